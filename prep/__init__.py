@@ -1,0 +1,1 @@
+"""Data preparation stages: crawl store -> faces, tags, line art -> WebDataset shards."""

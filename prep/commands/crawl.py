@@ -1,0 +1,10 @@
+"""`prep crawl` (placeholder until the stage is built)."""
+
+from __future__ import annotations
+
+from prep.errors import UserError
+
+
+def main() -> None:
+    """Not built yet."""
+    raise UserError("prep crawl is not built yet")

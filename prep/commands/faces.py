@@ -1,0 +1,10 @@
+"""`prep faces` (placeholder until the stage is built)."""
+
+from __future__ import annotations
+
+from prep.errors import UserError
+
+
+def main() -> None:
+    """Not built yet."""
+    raise UserError("prep faces is not built yet")

@@ -1,0 +1,10 @@
+"""`prep tags` (placeholder until the stage is built)."""
+
+from __future__ import annotations
+
+from prep.errors import UserError
+
+
+def main() -> None:
+    """Not built yet."""
+    raise UserError("prep tags is not built yet")

@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared` (read-only reference data); tests that need it skip when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def cascade_path() -> Path:
+    """The lbpcascade_animeface cascade: $ANIMEFACE_CASCADE, else ../shared's copy, else skip."""
+    env = os.environ.get("ANIMEFACE_CASCADE")
+    for candidate in (env, SHARED / "models" / "lbpcascade_animeface.xml"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    pytest.skip("lbpcascade_animeface.xml not available (set ANIMEFACE_CASCADE)")
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600):
+    """Run `python -m <prog> args...` as a user would; returns the CompletedProcess (text)."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("PREP_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd or ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

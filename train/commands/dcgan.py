@@ -1,0 +1,10 @@
+"""`train dcgan` (placeholder until the trainer is built)."""
+
+from __future__ import annotations
+
+from prep.errors import UserError
+
+
+def main() -> None:
+    """Not built yet."""
+    raise UserError("train dcgan is not built yet")
