@@ -30,3 +30,11 @@ POSTS_SCHEMA = pa.schema(
         pa.field("change", pa.int64()),  # the API's last-change timestamp
     ]
 )
+
+
+def manifest_table(rows: list[dict]) -> pa.Table:
+    """posts.parquet's table from row dicts (keys = POSTS_SCHEMA names), validated."""
+    from schemas.validate import validate_table
+
+    table = pa.Table.from_pylist(rows, schema=POSTS_SCHEMA)
+    return validate_table(table, POSTS_SCHEMA, where="posts.parquet")

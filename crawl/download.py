@@ -1,0 +1,112 @@
+"""Download one post's image into the store: stream to `<id>.part`, sniff the bytes, hash, cap the size.
+
+The file is named from the post id and the sniffed type only, never from anything the server sends.
+The caller renames the `.part` file into place (or deletes it for a duplicate).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from crawl.http import FetchError, HttpClient, read_limited
+
+_SIGNATURES: list[tuple[bytes, str]] = [
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+]
+IMAGE_EXTS = ("png", "jpg", "gif", "webp")
+SNIFF_BYTES = 16
+
+
+def sniff(head: bytes) -> str | None:
+    """The image type of a file from its first bytes (png, jpg, gif, webp), else None."""
+    for magic, ext in _SIGNATURES:
+        if head.startswith(magic):
+            return ext
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def image_relpath(post_id: int, ext: str) -> str:
+    """Where a post's file lives, relative to the crawl's --out: `images/<id % 1000:03d>/<id>.<ext>`."""
+    return f"images/{post_id % 1000:03d}/{post_id}.{ext}"
+
+
+def part_path(out: Path, post_id: int) -> Path:
+    return out / "images" / f"{post_id % 1000:03d}" / f"{post_id}.part"
+
+
+def existing_file(out: Path, post_id: int) -> Path | None:
+    """A complete file already stored for `post_id` (renamed into place, maybe never journaled)."""
+    folder = out / "images" / f"{post_id % 1000:03d}"
+    for ext in IMAGE_EXTS:
+        p = folder / f"{post_id}.{ext}"
+        if p.is_file():
+            return p
+    return None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A downloaded (or found) file: where it is now, its type, md5 and size."""
+
+    path: Path  # a `.part` file, or the final file when it was already in the store
+    ext: str
+    md5: str
+    size: int
+    is_part: bool
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.md5()
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            n += len(chunk)
+    return h.hexdigest(), n
+
+
+def fetch_image(client: HttpClient, url: str, out: Path, post_id: int, max_bytes: int) -> Fetched:
+    """Download `url` to `<id>.part` (rewritten on each retry); raises FetchError on failure."""
+    part = part_path(out, post_id)
+    part.parent.mkdir(parents=True, exist_ok=True)
+
+    def handle(resp: requests.Response) -> Fetched:
+        h = hashlib.md5()
+        head = bytearray()
+        with open(part, "wb") as f:
+
+            def sink(chunk: bytes) -> None:
+                if len(head) < SNIFF_BYTES:
+                    head.extend(chunk[: SNIFF_BYTES - len(head)])
+                    if len(head) >= SNIFF_BYTES and sniff(bytes(head)) is None:
+                        raise FetchError("not_image", _not_image_message(resp, bytes(head)))
+                h.update(chunk)
+                f.write(chunk)
+
+            size = read_limited(resp, max_bytes, sink)
+        ext = sniff(bytes(head))
+        if ext is None:
+            raise FetchError("not_image", _not_image_message(resp, bytes(head)))
+        return Fetched(part, ext, h.hexdigest(), size, True)
+
+    try:
+        return client.fetch(url, handle, stream=True)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+        raise
+
+
+def _not_image_message(resp: requests.Response, head: bytes) -> str:
+    ctype = resp.headers.get("Content-Type", "?")
+    return f"not an image (Content-Type {ctype}, starts with {head[:12]!r})"

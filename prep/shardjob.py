@@ -1,0 +1,194 @@
+"""The shard as the unit of work, of resume and of statistics (after img2dataset).
+
+A stage splits its ordered input into chunks of `shard_size` items; chunk i becomes shard
+`<prefix>-<i:06d>.tar`. Each chunk is processed in a worker process that writes the shard and
+then a small done-record (`.<prefix>-<i:06d>.done.json`: the shard's index entry, its manifest
+rows, its counters and a fingerprint of the chunk's input and the stage's params). A rerun skips
+every chunk whose done-record matches, so a killed run resumes at shard granularity, and a
+changed input or param recomputes only the chunks it touches. A chunk that yields no samples
+writes no shard (never an empty tar), only its done-record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prep.atomic import atomic_write_json, remove_stale_temporaries
+from prep.shards import Sample, ShardInfo, shard_name, write_index, write_shard
+
+
+@dataclass
+class ChunkResult:
+    """What a stage's work function returns for one chunk."""
+
+    samples: list[Sample] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    counters: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class ShardRun:
+    """The outcome of a whole stage run."""
+
+    shards: list[ShardInfo]
+    rows: list[dict[str, Any]]
+    counters: Counter[str]
+    chunks_total: int
+    chunks_skipped: int
+
+
+WorkFn = Callable[..., ChunkResult]
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of JSON-serialisable parts (params, item identities)."""
+    data = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def _done_path(out: Path, prefix: str, index: int) -> Path:
+    return out / f".{prefix}-{index:06d}.done.json"
+
+
+def _load_done(out: Path, prefix: str, index: int, fp: str) -> dict[str, Any] | None:
+    path = _done_path(out, prefix, index)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    if record.get("fingerprint") != fp:
+        return None
+    shard = record.get("shard")
+    if shard is not None:
+        p = out / shard["url"]
+        if not p.exists() or p.stat().st_size != shard["filesize"]:
+            return None
+    return record
+
+
+def _run_chunk(
+    out: str, prefix: str, index: int, fp: str, work_fn: WorkFn, items: Sequence[Any], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Worker side: process one chunk, write its shard (if any samples) and its done-record."""
+    result = work_fn(items, **params)
+    out_path = Path(out)
+    shard = None
+    if result.samples:
+        shard = asdict(write_shard(out_path / shard_name(prefix, index), result.samples))
+    else:
+        stale = out_path / shard_name(prefix, index)
+        if stale.exists():
+            stale.unlink()
+    record = {
+        "fingerprint": fp,
+        "shard": shard,
+        "rows": result.rows,
+        "counters": dict(result.counters),
+    }
+    # The done-record is written after the shard: its presence means the shard is complete.
+    atomic_write_json(_done_path(out_path, prefix, index), record)
+    return record
+
+
+def _init_worker() -> None:
+    # One OpenCV thread per process: the parallelism comes from the processes.
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def run_shard_jobs(
+    out: str | Path,
+    prefix: str,
+    items: Sequence[Any],
+    shard_size: int,
+    work_fn: WorkFn,
+    params: dict[str, Any],
+    item_id: Callable[[Any], Any],
+    workers: int = 1,
+    desc: str = "shards",
+    index_name: str | None = None,
+) -> ShardRun:
+    """Process `items` in chunks of `shard_size` into shards under `out`, resuming finished chunks.
+
+    `work_fn(items, **params)` must be a module-level function (it runs in worker processes) and
+    deterministic. `item_id(item)` gives what identifies an item's input for the fingerprint
+    (e.g. `(post_id, file_md5)`). Shards, done-records and chunk indices beyond this run's
+    chunks (left by an earlier, larger run) are removed. Finally `shards.json` is written.
+    """
+    from tqdm import tqdm
+
+    if shard_size < 1:
+        raise ValueError("shard_size must be >= 1")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    chunks = [list(items[i : i + shard_size]) for i in range(0, len(items), shard_size)]
+    records: dict[int, dict[str, Any]] = {}
+    todo: list[tuple[int, str]] = []
+    for index, chunk in enumerate(chunks):
+        fp = fingerprint(prefix, params, [item_id(it) for it in chunk])
+        record = _load_done(out, prefix, index, fp)
+        if record is None:
+            todo.append((index, fp))
+        else:
+            records[index] = record
+    _remove_beyond(out, prefix, len(chunks))
+
+    skipped = len(records)
+    with tqdm(total=len(chunks), initial=skipped, desc=desc, unit="shard", dynamic_ncols=True) as bar:
+        if workers <= 1 or len(todo) <= 1:
+            for index, fp in todo:
+                records[index] = _run_chunk(str(out), prefix, index, fp, work_fn, chunks[index], params)
+                bar.update(1)
+        else:
+            ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
+                futures = {
+                    pool.submit(
+                        _run_chunk, str(out), prefix, index, fp, work_fn, chunks[index], params
+                    ): index
+                    for index, fp in todo
+                }
+                from concurrent.futures import as_completed
+
+                for fut in as_completed(futures):
+                    records[futures[fut]] = fut.result()
+                    bar.update(1)
+
+    shards: list[ShardInfo] = []
+    rows: list[dict[str, Any]] = []
+    counters: Counter[str] = Counter()
+    for index in range(len(chunks)):
+        record = records[index]
+        if record["shard"] is not None:
+            shards.append(ShardInfo(**record["shard"]))
+        rows.extend(record["rows"])
+        counters.update(record["counters"])
+    write_index(out, shards, name=index_name or prefix)
+    return ShardRun(shards, rows, counters, chunks_total=len(chunks), chunks_skipped=skipped)
+
+
+def _remove_beyond(out: Path, prefix: str, n_chunks: int) -> None:
+    """Delete shards and done-records whose chunk index is >= n_chunks (an earlier, larger run)."""
+    for pattern in (f"{prefix}-*.tar", f".{prefix}-*.done.json"):
+        for p in out.glob(pattern):
+            stem = p.name.lstrip(".").split(".", 1)[0]
+            try:
+                index = int(stem.rsplit("-", 1)[1])
+            except (IndexError, ValueError):
+                continue
+            if index >= n_chunks:
+                p.unlink()
