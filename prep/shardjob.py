@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -154,7 +153,8 @@ def run_shard_jobs(
                 records[index] = _run_chunk(str(out), prefix, index, fp, work_fn, chunks[index], params)
                 bar.update(1)
         else:
-            ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            # spawn, not fork: a child forked after the parent used OpenCV's thread pool can deadlock
+            ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
                 futures = {
                     pool.submit(

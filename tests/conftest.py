@@ -23,11 +23,16 @@ def shared_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def cascade_path() -> Path:
-    """The lbpcascade_animeface cascade: $ANIMEFACE_CASCADE, else ../shared's copy, else skip."""
+    """The lbpcascade_animeface cascade: $ANIMEFACE_CASCADE, ../shared's copy or the user cache, else skip."""
+    from prep.cascade import CASCADE_SHA256, cache_path, sha256_file
+
     env = os.environ.get("ANIMEFACE_CASCADE")
     for candidate in (env, SHARED / "models" / "lbpcascade_animeface.xml"):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
+    cached = cache_path()
+    if cached.is_file() and sha256_file(cached) == CASCADE_SHA256:
+        return cached
     pytest.skip("lbpcascade_animeface.xml not available (set ANIMEFACE_CASCADE)")
 
 

@@ -96,3 +96,10 @@ def test_validate_table_and_sample_json():
         validate_sample_json({"post_id": "1", "tags": [], "score": 1}, spec)
     with pytest.raises(SchemaError, match="unexpected fields"):
         validate_sample_json({"post_id": 1, "tags": [], "score": 1, "x": 0}, spec)
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    from prep import atomic
+
+    atomic_write_json(tmp_path / "a.json", {})
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK

@@ -1,0 +1,1 @@
+"""Reading the shards that `prep` writes into batched tensors (see `train.loader`)."""

@@ -1,0 +1,132 @@
+"""`open_shards`: find and check a folder of shards before any training starts."""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prep.errors import UserError
+from prep.shards import iter_samples, read_index
+from train.data.decode import DecodeError, decode_image, is_image_field
+
+
+@dataclass(frozen=True)
+class ShardSource:
+    """A checked folder of shards and what its samples look like."""
+
+    folder: str
+    shards: list[str]
+    """Absolute shard paths, in index order."""
+    sizes: list[int]
+    """Samples per shard (same order as `shards`)."""
+    fields: tuple[str, ...]
+    image_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """(H, W) per image field, from the first sample."""
+    channels: dict[str, int] = field(default_factory=dict)
+    """Channels per image field (1 grayscale, 3 RGB), from the first sample."""
+
+    @property
+    def num_samples(self) -> int:
+        return sum(self.sizes)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the first image field."""
+        for f in self.fields:
+            if f in self.image_sizes:
+                return self.image_sizes[f]
+        raise ValueError("this source has no image field")
+
+
+def _count_samples(path: Path) -> int:
+    """Distinct keys in a tar, reading headers only."""
+    with tarfile.open(path, mode="r:") as tar:
+        return len({m.name.rsplit("/", 1)[-1].split(".", 1)[0] for m in tar.getmembers() if m.isfile()})
+
+
+def _first_sample(path: Path) -> tuple[str, dict[str, bytes]] | None:
+    for key, files in iter_samples(path):
+        return key, files
+    return None
+
+
+def _list_shards(folder: Path) -> tuple[list[Path], list[int]]:
+    index = folder / "shards.json"
+    if index.exists():
+        try:
+            infos = read_index(folder)
+        except ValueError as e:
+            raise UserError(f"{index}: {e}; rebuild the shards with `prep`") from e
+        paths = [folder / i.url for i in infos]
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise UserError(
+                f"{index} lists {len(missing)} shard(s) that do not exist, e.g. {missing[0]}; "
+                "rebuild the shards with `prep`"
+            )
+        return paths, [i.nsamples for i in infos]
+    paths = sorted(folder.glob("*.tar"))
+    return paths, [_count_samples(p) for p in paths]
+
+
+def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSource:
+    """Check a shard folder (`shards.json` + `*.tar`, or a single `.tar`) holding `fields`.
+
+    Raises `UserError` for a missing or empty folder, no shards, no samples, or a first sample
+    lacking one of `fields` (the message lists the fields the shards do have).
+    """
+    path = Path(path)
+    if isinstance(fields, str):
+        fields = (fields,)
+    fields = tuple(fields)
+    if not fields:
+        raise UserError("no fields requested from the shards (e.g. fields=('png',))")
+    if not path.exists():
+        raise UserError(f"shard folder {path} does not exist; create it with `prep` or pass the right --data")
+    if path.is_file():
+        if path.suffix != ".tar":
+            raise UserError(f"{path} is not a shard (.tar) or a folder of shards")
+        paths, sizes = [path], [_count_samples(path)]
+    else:
+        paths, sizes = _list_shards(path)
+    if not paths:
+        raise UserError(f"{path} holds no shards (no shards.json and no *.tar); create them with `prep`")
+    nonempty = [(p, n) for p, n in zip(paths, sizes, strict=True) if n > 0]
+    if not nonempty:
+        raise UserError(f"the {len(paths)} shard(s) in {path} hold no samples; rebuild them with `prep`")
+    first_path = nonempty[0][0]
+    try:
+        first = _first_sample(first_path)
+    except (OSError, tarfile.TarError) as e:
+        raise UserError(f"cannot read shard {first_path}: {e}") from e
+    if first is None:
+        raise UserError(f"shard {first_path} holds no samples although its index says it does; rebuild it")
+    key, files = first
+    missing = [f for f in fields if f not in files]
+    if missing:
+        have = ", ".join(sorted(files)) or "nothing"
+        raise UserError(
+            f"shards in {path} lack field(s) {', '.join(missing)} (sample {key} has: {have}); "
+            "point at the right shard folder or request the fields they have"
+        )
+    image_sizes: dict[str, tuple[int, int]] = {}
+    channels: dict[str, int] = {}
+    for f in fields:
+        if is_image_field(f):
+            try:
+                img = decode_image(files[f], where=f"{first_path}:{key}.{f}")
+            except DecodeError as e:
+                raise UserError(str(e)) from e
+            image_sizes[f] = (img.shape[0], img.shape[1])
+            channels[f] = img.shape[2]
+    folder = path.parent if path.is_file() else path
+    return ShardSource(
+        folder=str(folder.resolve()),
+        shards=[str(p.resolve()) for p in paths],
+        sizes=list(sizes),
+        fields=fields,
+        image_sizes=image_sizes,
+        channels=channels,
+    )
