@@ -1,10 +1,25 @@
-"""`prep verify` (placeholder until the stage is built)."""
+"""`prep verify`: check shards against shards.json (count, size, md5) and decode every sample."""
 
 from __future__ import annotations
 
-from prep.errors import UserError
+from pathlib import Path
+
+import typer
 
 
-def main() -> None:
-    """Not built yet."""
-    raise UserError("prep verify is not built yet")
+def main(
+    folder: Path = typer.Argument(..., help="Folder of shards with shards.json (faces, lineart, ...)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Exit 0 with a one-line OK summary, or exit 1 listing one problem per line."""
+    from prep.verify import verify_dir
+
+    report = verify_dir(folder, progress=progress)
+    counts = f"shards={report.shards} samples={report.samples}"
+    if report.ok:
+        typer.echo(f"verify: OK {counts} fields={','.join(report.fields)}")
+        return
+    for problem in report.problems:
+        typer.echo(f"{folder}/{problem}")
+    typer.echo(f"verify: FAILED {counts} problems={len(report.problems)}")
+    raise typer.Exit(1)

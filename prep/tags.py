@@ -1,0 +1,270 @@
+"""The tag vocabulary (`data/tags/vocab.json`) and multi-hot tag vectors over it.
+
+The vocabulary is the `top` most frequent tags of the crawl's "ok" posts (each post counts a
+tag once), keeping only tags seen in at least `min_count` posts and, by default, leaving out
+meta tags (tags about the file or the post rather than the picture, see `is_meta`). Tags are
+ordered by count, descending, then by name, so the same manifest always gives the same
+vocabulary. Its `hash` is the sha256 of the ordered tags joined by newlines (UTF-8): a trainer or
+a shard can record it and later check that it uses the vocabulary it was built with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from prep.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+VOCAB_NAME = "vocab.json"
+
+# Danbooru's "meta" category as far as it shows up on safebooru: resolution, commentary,
+# translation, bad or missing source data, requests and file variants. General tags that
+# describe what is drawn (signature, watermark, artist_name, dated, ...) are kept on purpose.
+META_TAGS: frozenset[str] = frozenset(
+    {
+        "lowres",
+        "highres",
+        "absurdres",
+        "incredibly_absurdres",
+        "huge_filesize",
+        "wide_image",
+        "tall_image",
+        "commentary",
+        "translated",
+        "hard_translated",
+        "partially_translated",
+        "check_translation",
+        "translation_request",
+        "bad_id",
+        "bad_link",
+        "bad_source",
+        "md5_mismatch",
+        "tagme",
+        "duplicate",
+        "revision",
+        "resized",
+        "upscaled",
+        "downscaled",
+        "third-party_edit",
+        "jpeg_artifacts",
+        "non-web_source",
+        "official_art",
+        "paid_reward_available",
+        "variant_set",
+        "animated",
+        "animated_gif",
+        "video",
+        "sound",
+        "has_audio",
+        "flash",
+        "source_larger",
+        "source_smaller",
+        "image_sample",
+    }
+)
+# Families: every *_commentary (commentary_request, english_commentary, ...), every *_request
+# (artist_request, character_request, ...), bad_*_id, *_sample (pixiv_sample, twitter_sample, ...).
+_META_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(r".*_commentary(_request)?$"),
+    re.compile(r"^commentary_.*"),
+    re.compile(r".*_request$"),
+    re.compile(r"^bad_.*_id$"),
+    re.compile(r".*_sample$"),
+)
+
+
+def is_meta(tag: str) -> bool:
+    """Whether `tag` is a meta tag (about the file or the post, not the picture)."""
+    return tag in META_TAGS or any(p.match(tag) for p in _META_PATTERNS)
+
+
+def vocab_hash(tags: Iterable[str]) -> str:
+    """sha256 (hex) of the ordered tags joined by newlines."""
+    return hashlib.sha256("\n".join(tags).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """An ordered tag vocabulary; `vector(tags)` gives a sample's multi-hot vector over it."""
+
+    tags: tuple[str, ...]
+    counts: tuple[int, ...] = ()
+    hash: str = ""
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", {t: i for i, t in enumerate(self.tags)})
+        if not self.hash:
+            object.__setattr__(self, "hash", vocab_hash(self.tags))
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def vector(self, tags: Iterable[str]) -> np.ndarray:
+        """Multi-hot uint8 vector of length len(self); tags not in the vocabulary are ignored."""
+        import numpy as np
+
+        v = np.zeros(len(self.tags), np.uint8)
+        idx = [i for t in tags if (i := self.index.get(t)) is not None]
+        v[idx] = 1
+        return v
+
+    def unknown(self, tags: Iterable[str]) -> list[str]:
+        """The tags (in the given order, without repeats) that are not in the vocabulary."""
+        return list(dict.fromkeys(t for t in tags if t not in self.index))
+
+    def tags_of(self, vector: Any) -> list[str]:
+        """The inverse of `vector`: the tags whose entries are non-zero, in vocabulary order."""
+        import numpy as np
+
+        v = np.asarray(vector).reshape(-1)
+        if v.shape[0] != len(self.tags):
+            raise ValueError(f"tag vector has length {v.shape[0]}, the vocabulary {len(self.tags)}")
+        return [self.tags[i] for i in np.flatnonzero(v)]
+
+    def to_json(self) -> dict[str, Any]:
+        """The vocab.json object (schemas.tags.VOCAB_FILE)."""
+        return {**self.meta, "tags": list(self.tags), "counts": list(self.counts), "hash": self.hash}
+
+
+def count_tags(tag_lists: Iterable[Iterable[str]]) -> tuple[Counter[str], int]:
+    """Count in how many posts each tag occurs; returns (counts, number of posts)."""
+    counts: Counter[str] = Counter()
+    n = 0
+    for tags in tag_lists:
+        counts.update({t for t in tags if t})
+        n += 1
+    return counts, n
+
+
+def select_vocab(
+    counts: Counter[str], top: int, min_count: int, exclude_meta: bool
+) -> tuple[list[tuple[str, int]], dict[str, int]]:
+    """The vocabulary's (tag, count) pairs, ordered, and counters of what was left out."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept: list[tuple[str, int]] = []
+    dropped = Counter(meta=0, below_min_count=0, beyond_top=0)
+    for tag, n in ranked:
+        if exclude_meta and is_meta(tag):
+            dropped["meta"] += 1
+        elif n < min_count:
+            dropped["below_min_count"] += 1
+        elif len(kept) >= top:
+            dropped["beyond_top"] += 1
+        else:
+            kept.append((tag, n))
+    return kept, dict(dropped)
+
+
+def build_vocab(
+    tag_lists: Iterable[Iterable[str]], top: int = 1000, min_count: int = 2, exclude_meta: bool = True
+) -> tuple[Vocab, dict[str, Any]]:
+    """Build the vocabulary from each post's tags; returns it and its statistics."""
+    counts, n_posts = count_tags(tag_lists)
+    kept, dropped = select_vocab(counts, top, min_count, exclude_meta)
+    tags = tuple(t for t, _ in kept)
+    meta = {"top": top, "min_count": min_count, "exclude_meta": exclude_meta, "source_posts": n_posts}
+    vocab = Vocab(tags=tags, counts=tuple(n for _, n in kept), meta=meta)
+    stats = {
+        "source_posts": n_posts,
+        "distinct_tags": len(counts),
+        "vocab_size": len(tags),
+        "dropped": dropped,
+        "vocab_hash": vocab.hash,
+    }
+    return vocab, stats
+
+
+def load_vocab(path: str | Path) -> Vocab:
+    """Read and check a vocab.json (a folder means `<folder>/vocab.json`); UserError if unusable."""
+    from schemas.tags import VOCAB_FILE
+    from schemas.validate import SchemaError, validate_sample_json
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / VOCAB_NAME
+    if not path.is_file():
+        raise UserError(f"--vocab {path}: no such file; build the vocabulary first with `prep tags`")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        validate_sample_json(obj, VOCAB_FILE, where=str(path))
+    except (json.JSONDecodeError, UnicodeDecodeError, SchemaError) as e:
+        raise UserError(f"--vocab {path}: not a tag vocabulary ({e}); rebuild it with `prep tags`") from e
+    tags = tuple(obj["tags"])
+    if len(set(tags)) != len(tags) or len(obj["counts"]) != len(tags):
+        raise UserError(
+            f"--vocab {path}: repeated tags or counts of the wrong length; rebuild it with `prep tags`"
+        )
+    if vocab_hash(tags) != obj["hash"]:
+        raise UserError(
+            f"--vocab {path}: its hash does not match its tags (edited?); rebuild it with `prep tags`"
+        )
+    meta = {k: v for k, v in obj.items() if k not in ("tags", "counts", "hash")}
+    return Vocab(tags=tags, counts=tuple(obj["counts"]), hash=obj["hash"], meta=meta)
+
+
+def read_post_tags(src: str | Path) -> list[list[str]]:
+    """The tag lists of the "ok" posts of a crawl manifest (`<src>/posts.parquet` or the file)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    src = Path(src)
+    path = src if src.suffix == ".parquet" else src / "posts.parquet"
+    if not src.exists():
+        raise UserError(f"--src {src}: no such folder; run `prep crawl` first or point --src at a crawl")
+    if not path.is_file():
+        raise UserError(
+            f"--src {src}: no posts.parquet there; run `prep crawl` first or point --src at a crawl"
+        )
+    try:
+        table = pq.read_table(path, columns=["tags", "status"])
+    except (pa.ArrowInvalid, OSError, KeyError) as e:
+        raise UserError(f"{path}: not a crawl manifest with tags and status columns ({e})") from e
+    ok = table.filter(pc.equal(table.column("status"), "ok"))
+    return [t or [] for t in ok.column("tags").to_pylist()]
+
+
+def run_tags(
+    src: str | Path, out: str | Path, top: int, min_count: int, exclude_meta: bool
+) -> dict[str, Any]:
+    """`prep tags`: build `<out>/vocab.json` and `<out>/_stats.json`; returns the statistics."""
+    from prep.atomic import atomic_write_json
+    from prep.stats import write_stats
+
+    if top < 1:
+        raise UserError(f"--top {top}: must be at least 1")
+    if min_count < 1:
+        raise UserError(f"--min-count {min_count}: must be at least 1")
+    t0 = time.perf_counter()
+    tag_lists = read_post_tags(src)
+    if not tag_lists:
+        raise UserError(f"--src {src}: the manifest has no posts with status 'ok'; crawl some first")
+    vocab, stats = build_vocab(tag_lists, top=top, min_count=min_count, exclude_meta=exclude_meta)
+    if not len(vocab):
+        raise UserError(
+            f"no tag is in at least --min-count {min_count} of the {stats['source_posts']} posts; lower --min-count"
+        )
+    out = Path(out)
+    atomic_write_json(out / VOCAB_NAME, vocab.to_json())
+    covered = sum(1 for tags in tag_lists if any(t in vocab.index for t in tags))
+    stats.update(
+        top=top,
+        min_count=min_count,
+        exclude_meta=exclude_meta,
+        posts_with_vocab_tag=covered,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    write_stats(out, "tags", stats)
+    return stats
