@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from prep.cli import run_app
-from train.commands import dcgan, sample
+from train.commands import colorize, dcgan, pix2pix, sample
 
 app = typer.Typer(
     name="train",
@@ -18,6 +18,8 @@ app = typer.Typer(
 
 app.command("dcgan")(dcgan.main)
 app.command("sample")(sample.main)
+app.command("pix2pix")(pix2pix.main)
+app.command("colorize")(colorize.main)
 
 
 def main() -> None:

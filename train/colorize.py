@@ -1,0 +1,185 @@
+"""Colourising any drawing with a trained pix2pix generator (`train colorize`).
+
+Input handling, in order:
+1. Decode with OpenCV (any size; 16-bit scaled to 8 bits; an alpha channel flattened onto white).
+2. A colour image (its channels differ somewhere) becomes line art the way training line art was
+   made: `cv2.Canny` on its grayscale with the thresholds stored in the checkpoint, inverted as then.
+3. A grayscale drawing whose polarity differs from the training line art's is inverted: mean > 127
+   means dark lines on a light background (what `prep canny` writes by default).
+4. Padded to a square with the background colour (white for dark-on-light), resized to the model's
+   size (area averaging), coloured, and the result is cropped and resized back to the input's size.
+Hints: an image of the drawing's size (see `train.hints.hints_from_image`), padded and resized the
+same way. Tags outside the model's vocabulary are reported (a warning, or an error with `strict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from prep.errors import UserError
+
+
+def read_image(path: str | Path, option: str) -> np.ndarray:
+    """HxWxC uint8 (C = 1, 3 or 4, BGR order) from an image file; UserError naming `option` if unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{option} {path}: no such file")
+    img = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise UserError(f"{option} {path}: not a readable image (PNG, JPEG, WebP, BMP, ...)")
+    if img.dtype == np.uint16:
+        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise UserError(f"{option} {path}: unsupported sample type {img.dtype}; save it as an 8-bit image")
+    return img if img.ndim == 3 else img[:, :, None]
+
+
+def flatten_alpha(img: np.ndarray) -> np.ndarray:
+    """Composite a 2- or 4-channel image onto white; 1- and 3-channel images pass through."""
+    if img.shape[2] not in (2, 4):
+        return img
+    colour = img[..., :-1].astype(np.uint16)
+    alpha = img[..., -1:].astype(np.uint16)
+    return ((colour * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
+
+
+def to_line_art(img: np.ndarray, lineart: dict[str, Any]) -> tuple[np.ndarray, str]:
+    """One-channel line art in the training polarity, and how it was obtained (for the console)."""
+    img = flatten_alpha(img)
+    invert = lineart.get("invert", True) is not False
+    if img.shape[2] == 3 and not (
+        np.array_equal(img[..., 0], img[..., 1]) and np.array_equal(img[..., 1], img[..., 2])
+    ):
+        low, high = int(lineart.get("low") or 100), int(lineart.get("high") or 200)
+        edges = cv2.Canny(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), low, high, apertureSize=3, L2gradient=False)
+        return (255 - edges if invert else edges), f"colour image: Canny edges ({low}, {high})"
+    gray = img[..., 0]
+    dark_on_light = float(gray.mean()) > 127
+    if dark_on_light != invert:
+        return 255 - gray, "inverted (the drawing's polarity differs from the training line art's)"
+    return gray.copy(), "line art"
+
+
+def pad_square(img: np.ndarray, fill: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Centre `img` (HxW or HxWxC) on a square canvas of `fill`; returns it and the (x, y, w, h) box."""
+    h, w = img.shape[:2]
+    s = max(h, w)
+    y0, x0 = (s - h) // 2, (s - w) // 2
+    out = np.full((s, s, *img.shape[2:]), fill, img.dtype)
+    out[y0 : y0 + h, x0 : x0 + w] = img
+    return out, (x0, y0, w, h)
+
+
+def tag_vector(vocab: Any, tags: Sequence[str], strict: bool) -> tuple[np.ndarray | None, list[str]]:
+    """(multi-hot vector or None, tags not in the vocabulary); UserError with `strict` on unknown tags."""
+    if vocab is None:
+        return None, list(tags)
+    unknown = vocab.unknown(tags)
+    if unknown and strict:
+        raise UserError(
+            f"--tags: not in the model's vocabulary of {len(vocab)} tags: {', '.join(unknown)} "
+            "(drop them, or leave out --strict to ignore them)"
+        )
+    return vocab.vector(tags), unknown
+
+
+@torch.no_grad()
+def colorize_array(
+    model: Any,
+    line: np.ndarray,
+    tags: np.ndarray | None,
+    hints: np.ndarray | None = None,
+) -> np.ndarray:
+    """Colour one line-art array (HxW uint8, training polarity) -> HxWx3 RGB uint8 of the same size.
+
+    `hints`: HxWx3 RGB or HxWx4 RGBA uint8 of the same size, or None.
+    """
+    from train.conditioning import build_condition
+    from train.hints import hints_from_image, no_hints
+
+    opts = model.options
+    size = opts["size"]
+    invert = model.lineart.get("invert", True) is not False
+    square, (x0, y0, w, h) = pad_square(line, 255 if invert else 0)
+    small = cv2.resize(
+        square, (size, size), interpolation=cv2.INTER_AREA if square.shape[0] >= size else cv2.INTER_CUBIC
+    )
+    dev = model.device
+    line_t = torch.from_numpy(small.astype(np.float32) / 127.5 - 1)[None, None].to(dev)
+    if hints is not None and opts.get("hints", True):
+        hsq, _ = pad_square(hints, 0 if hints.shape[2] == 4 else 255)
+        hint_rgb, hint_mask = hints_from_image(hsq, size)
+        hint_rgb, hint_mask = hint_rgb.to(dev), hint_mask.to(dev)
+    else:
+        hint_rgb, hint_mask = no_hints(line_t)
+    tag_t = torch.from_numpy(tags.astype(np.float32))[None].to(dev) if tags is not None else None
+    cond = build_condition(line_t, hint_rgb, hint_mask, tag_t, opts["tags_mode"])
+    out = model.G(cond, tag_t if opts["tags_mode"] == "embed" else None).float()
+    rgb = ((out[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    s = square.shape[0]
+    big = cv2.resize(rgb, (s, s), interpolation=cv2.INTER_CUBIC if s > size else cv2.INTER_AREA)
+    return np.ascontiguousarray(big[y0 : y0 + h, x0 : x0 + w])
+
+
+def colorize_file(
+    ckpt: str | Path,
+    line_path: str | Path,
+    out: str | Path,
+    tags: Sequence[str] = (),
+    hints_path: str | Path | None = None,
+    strict: bool = False,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """`train colorize`: read, colour and write; returns what happened (for the summary and tests)."""
+    from prep.atomic import atomic_write_bytes
+    from train.pix2pix import load_colorizer
+
+    model = load_colorizer(ckpt, device)
+    img = read_image(line_path, "--line")
+    line, how = to_line_art(img, model.lineart)
+    warnings: list[str] = []
+    vec, unknown = tag_vector(model.vocab, tags, strict)
+    if model.vocab is None and tags:
+        warnings.append(
+            f"this model was trained without tags (--tags-mode none): ignoring --tags {' '.join(tags)}"
+        )
+    elif unknown:
+        warnings.append(f"tags not in the model's vocabulary (ignored): {', '.join(unknown)}")
+    hints = None
+    if hints_path is not None:
+        himg = read_image(hints_path, "--hints")
+        if himg.shape[:2] != img.shape[:2]:
+            raise UserError(
+                f"--hints {hints_path} is {himg.shape[1]}x{himg.shape[0]} but the drawing is "
+                f"{img.shape[1]}x{img.shape[0]}; draw the hints on an image of the drawing's size"
+            )
+        if not model.options.get("hints", True):
+            warnings.append("this model was trained with --no-hints: ignoring --hints")
+        else:
+            hints = _hints_rgb(himg)
+    rgb = colorize_array(model, line, vec, hints)
+    out = Path(out)
+    ext = out.suffix.lower() or ".png"
+    ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise UserError(f"--out {out}: cannot write a {ext} image; use .png or .jpg")
+    atomic_write_bytes(out, buf.tobytes())
+    return {"out": str(out), "input": how, "size": [int(img.shape[1]), int(img.shape[0])], "warnings": warnings,
+            "unknown_tags": unknown if model.vocab is not None else []}  # fmt: skip
+
+
+def _hints_rgb(img: np.ndarray) -> np.ndarray:
+    """OpenCV's BGR(A)/gray -> RGB(A)."""
+    if img.shape[2] == 1:
+        return np.repeat(img, 3, axis=2)
+    if img.shape[2] == 2:
+        return np.concatenate([np.repeat(img[..., :1], 3, axis=2), img[..., 1:]], axis=2)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -1,0 +1,582 @@
+"""DCGAN training: options, the per-step update, and the run loop built on `train.engine`.
+
+One step (pytorch/examples dcgan): D sees a real batch and a fake batch (two backward passes, so
+that DDP sees one forward per backward), then G is updated through D with D's weights frozen.
+Everything that decides the numbers (data batch k, noise and flips from a saved generator) is a
+function of the counters and saved RNG states, so a resumed run continues the uninterrupted one.
+
+What "exact resume" means:
+- `--data memory`: batch k is a pure function of (seed, k, rank), so on the same device and thread
+  count the resumed run is bitwise the uninterrupted one (tests/test_dcgan.py checks it on CPU).
+- `--data stream`: the loader restarts at batch `step` of the same resampled stream; bitwise too
+  when --workers and the number of processes are unchanged (tested with --workers 0).
+- Changing the number of processes or workers keeps weights, optimisers, EMA and counters but
+  changes the data order and noise from then on. On GPUs, cuDNN's algorithm choice makes runs
+  close rather than bitwise equal, resumed or not.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from prep.errors import UserError
+from prep.stats import summary_line, write_stats
+from train.engine import device as dev
+from train.engine import distributed, rng
+from train.engine.console import print_options
+from train.engine.ema import ema_beta, update_ema
+from train.engine.guard import NonFiniteGuard
+from train.engine.meters import TickTimer, memory_stats
+from train.engine.rundir import RunDir, find_snapshot, load_snapshot
+from train.engine.schedule import Every, kimg_label
+from train.grid import save_grid
+from train.metrics import InceptionFeatures, SlicedWasserstein, fid_kid
+from train.models.dcgan import SIZES, Discriminator, Generator, build
+
+KIND = "dcgan"
+LOSSES = ("bce", "hinge")
+D_ACTS = ("lrelu", "elu")
+DATA_MODES = ("auto", "memory", "stream")
+
+
+@dataclass
+class DCGANOptions:
+    """Every option of `train dcgan` (the CLI fills these; defaults live here only)."""
+
+    shards: str = "data/faces"
+    out: str = "runs/dcgan"
+    size: int = 96
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    batch: int = 64
+    """Total over all ranks; each rank takes batch / world_size."""
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    loss: str = "bce"
+    d_act: str = "lrelu"
+    flip: bool = True
+    kimg: float = 1000.0
+    steps: int | None = None
+    """When given, overrides kimg: train until this many steps."""
+    ema_kimg: float = 10.0
+    ema_rampup: float = 0.05
+    tick_kimg: float = 4.0
+    snap_kimg: float = 50.0
+    keep: int = 3
+    grid: int = 64
+    swd_n: int = 1024
+    inception: str | None = None
+    fid_n: int = 5000
+    data: str = "auto"
+    memory_budget_gb: float = 0.0
+    """0: half the GPU memory on CUDA, 4 GiB on CPU."""
+    workers: int = 2
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    seed: int = 0
+    resume: str | None = None
+    progress: bool = True
+    debug_nan_step: int | None = None
+    """Testing aid: make the losses NaN at this step."""
+
+
+IDENTITY = (
+    "size", "nz", "ngf", "ndf", "batch", "lr", "beta1", "beta2", "loss", "d_act", "flip",
+    "ema_kimg", "ema_rampup", "seed",
+)  # fmt: skip
+"""Options that define the run: a resumed run takes them from its snapshot."""
+
+
+def defaults() -> dict[str, Any]:
+    return dataclasses.asdict(DCGANOptions())
+
+
+def check_options(o: DCGANOptions) -> None:
+    """UserError for values no run can use (named after the CLI option)."""
+    if o.size not in SIZES:
+        raise UserError(f"--size must be one of {', '.join(map(str, sorted(SIZES)))}, not {o.size}")
+    if o.loss not in LOSSES:
+        raise UserError(f"--loss must be one of {', '.join(LOSSES)}, not {o.loss!r}")
+    if o.d_act not in D_ACTS:
+        raise UserError(f"--d-act must be one of {', '.join(D_ACTS)}, not {o.d_act!r}")
+    if o.data not in DATA_MODES:
+        raise UserError(f"--data must be one of {', '.join(DATA_MODES)}, not {o.data!r}")
+    for name in ("nz", "ngf", "ndf", "batch", "grid"):
+        if getattr(o, name) < 1:
+            raise UserError(f"--{name} must be at least 1, not {getattr(o, name)}")
+    if o.lr <= 0 or not math.isfinite(o.lr):
+        raise UserError(f"--lr must be a positive number, not {o.lr}")
+    if o.steps is None and o.kimg <= 0:
+        raise UserError(f"--kimg must be positive, not {o.kimg}")
+    if o.steps is not None and o.steps < 1:
+        raise UserError(f"--steps must be at least 1, not {o.steps}")
+    if o.workers < 0:
+        raise UserError(f"--workers must be 0 or more, not {o.workers}")
+
+
+# -- losses ----------------------------------------------------------------------------------------
+
+
+def d_losses(kind: str, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss on reals, loss on fakes) for D, from logits."""
+    real, fake = real.float(), fake.float()
+    if kind == "hinge":
+        return F.relu(1 - real).mean(), F.relu(1 + fake).mean()
+    return (
+        F.binary_cross_entropy_with_logits(real, torch.ones_like(real)),
+        F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)),
+    )
+
+
+def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating loss for G from D's logits on fakes."""
+    fake = fake.float()
+    if kind == "hinge":
+        return -fake.mean()
+    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+
+
+# -- one training step -------------------------------------------------------------------------------
+
+
+@dataclass
+class Nets:
+    G: Any  # the generator as trained (maybe DDP/compiled)
+    D: Any  # the discriminator as trained in its own step (maybe DDP/compiled)
+    D_frozen: Any  # the discriminator used inside G's step (never DDP: its grads are not needed)
+    G_raw: Generator
+    D_raw: Discriminator
+    G_ema: Generator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def prepare_reals(x: torch.Tensor, flip: bool, gen: torch.Generator, channels_last: bool) -> torch.Tensor:
+    """uint8 [B, 3, H, W] -> float in [-1, 1], each image flipped left-right with probability 1/2."""
+    x = x.float().div_(127.5).sub_(1.0)
+    if flip:
+        mask = torch.rand(x.shape[0], generator=gen, device=gen.device).to(x.device) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def train_step(
+    nets: Nets,
+    reals: torch.Tensor,
+    o: DCGANOptions,
+    gen: torch.Generator,
+    device: str,
+    precision: str,
+    nan: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One D update and one G update; returns (loss_d, loss_g, stats[4]) as device tensors."""
+    z = torch.randn(reals.shape[0], o.nz, 1, 1, generator=gen, device=gen.device).to(device)
+    with dev.autocast(device, precision):
+        fake = nets.G(z)
+    # D: reals and fakes in separate forward/backward passes (BatchNorm sees unmixed batches)
+    nets.opt_d.zero_grad(set_to_none=True)
+    with dev.autocast(device, precision):
+        logit_real = nets.D(reals)
+    loss_real, _ = d_losses(o.loss, logit_real, logit_real[:0])
+    if nan:
+        loss_real = loss_real * float("nan")
+    loss_real.backward()
+    with dev.autocast(device, precision):
+        logit_fake = nets.D(fake.detach())
+    _, loss_fake = d_losses(o.loss, logit_fake[:0], logit_fake)
+    loss_fake.backward()
+    nets.opt_d.step()
+    # G: through a frozen D (no weight gradients for D)
+    nets.opt_g.zero_grad(set_to_none=True)
+    nets.D_raw.requires_grad_(False)
+    with dev.autocast(device, precision):
+        logit_g = nets.D_frozen(fake)
+    loss_g = g_loss(o.loss, logit_g)
+    if nan:
+        loss_g = loss_g * float("nan")
+    loss_g.backward()
+    nets.D_raw.requires_grad_(True)
+    nets.opt_g.step()
+    with torch.no_grad():
+        lr_, lf = logit_real.float(), logit_fake.float()
+        stats = torch.stack([torch.sigmoid(lr_).mean(), torch.sigmoid(lf).mean(), lr_.mean(), lf.mean()])
+    return (loss_real + loss_fake).detach(), loss_g.detach(), stats
+
+
+# -- set-up helpers --------------------------------------------------------------------------------
+
+
+def resolve_resume(o: DCGANOptions, run: RunDir, explicit: set[str]) -> dict[str, Any] | None:
+    """The snapshot to continue from (or None), with identity options merged into `o`."""
+    if o.resume is None:
+        if run.latest_snapshot() is not None:
+            raise UserError(
+                f"--out {o.out} already holds a run; pass --resume auto to continue it or choose another --out"
+            )
+        return None
+    if o.resume == "auto":
+        snap = run.latest_snapshot()
+        if snap is None:
+            return None
+    else:
+        snap = find_snapshot(o.resume)
+    state = load_snapshot(snap, KIND)
+    saved = state["options"]
+    for k in IDENTITY:
+        if k in explicit and getattr(o, k) != saved.get(k):
+            raise UserError(
+                f"--{k.replace('_', '-')} {getattr(o, k)} differs from the run being resumed ({saved.get(k)}, "
+                f"in {snap}); drop the option or start a new run with another --out"
+            )
+        if k in saved:
+            setattr(o, k, saved[k])
+    state["path"] = str(snap)
+    return state
+
+
+def load_data(
+    o: DCGANOptions, src: Any, device: str, per_rank: int, d: distributed.Dist, start_step: int
+) -> tuple[Any, Any]:
+    """(batch iterator, in-memory data or None) for --data auto|memory|stream."""
+    from train.loader import MemoryBatches, load_into_memory, make_loader
+
+    h, w = src.image_size
+    nbytes = src.num_samples * 3 * h * w
+    mode = o.data
+    if mode == "auto":
+        budget = o.memory_budget_gb * 2**30
+        if budget <= 0:
+            if device.startswith("cuda"):
+                budget = torch.cuda.get_device_properties(device).total_memory / 2
+            else:
+                budget = 4 * 2**30
+        mode = "memory" if nbytes <= budget else "stream"
+    if mode == "memory":
+        data = load_into_memory(
+            src, device=device, fields=("png",), workers=o.workers, progress=o.progress and d.is_main
+        )
+        return iter(
+            MemoryBatches(data, per_rank, o.seed, start_step, d.rank, d.world_size, fields=("png",))
+        ), data
+    loader = make_loader(
+        src, batch_size=per_rank, seed=o.seed, workers=o.workers, resampled=True, rank=d.rank,
+        world_size=d.world_size, start_batch=start_step, fields=("png",),
+    )  # fmt: skip
+    return _Closing(loader), None
+
+
+class _Closing:
+    """An iterator over a loader that can stop the loader's worker processes."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader, self.it = loader, iter(loader)
+
+    def __next__(self) -> Any:
+        return next(self.it)
+
+    def close(self) -> None:
+        self.loader.close()
+
+
+def reference_reals(src: Any, data: dict[str, Any] | None, n: int, seed: int) -> torch.Tensor:
+    """A fixed random subset of n real images (uint8, CPU) for grids and SWD."""
+    n = min(n, src.num_samples)
+    gen = torch.Generator().manual_seed(seed + 7)
+    if data is not None:
+        idx = torch.randperm(src.num_samples, generator=gen)[:n].to(data["png"].device)
+        return data["png"].index_select(0, idx).cpu()
+    import numpy as np
+
+    from prep.shards import iter_samples
+    from train.data.decode import decode_image
+
+    wanted = set(torch.randperm(src.num_samples, generator=gen)[:n].tolist())
+    out, i = [], 0
+    for shard in src.shards:
+        for key, files in iter_samples(shard):
+            if i in wanted:
+                out.append(decode_image(files["png"], channels=3, where=f"{shard}:{key}.png"))
+            i += 1
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+
+
+@torch.no_grad()
+def generate(g: Generator, z: torch.Tensor, device: str, precision: str, batch: int = 256) -> torch.Tensor:
+    """uint8 images [N, 3, H, W] on the CPU from latents z [N, nz]."""
+    from train.grid import to_uint8
+
+    out = []
+    for i in range(0, z.shape[0], batch):
+        with dev.autocast(device, precision):
+            out.append(to_uint8(g(z[i : i + batch].to(device)).float()))
+    return torch.cat(out)
+
+
+def snapshot_state(
+    nets: Nets, o: DCGANOptions, counters: dict[str, Any], noise: list[torch.Tensor]
+) -> dict[str, Any]:
+    def cpu(sd: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sd.items()}
+
+    return {
+        "kind": KIND,
+        "format": 1,
+        "options": dataclasses.asdict(o),
+        "G": cpu(nets.G_raw.state_dict()),
+        "D": cpu(nets.D_raw.state_dict()),
+        "G_ema": cpu(nets.G_ema.state_dict()),
+        "opt_g": nets.opt_g.state_dict(),
+        "opt_d": nets.opt_d.state_dict(),
+        "counters": counters,
+        "rng": rng.capture(),
+        "noise_per_rank": noise,
+    }
+
+
+def load_generator(
+    path: str | Path, device: str = "cpu", ema: bool = True
+) -> tuple[Generator, dict[str, Any]]:
+    """The (EMA) generator of a DCGAN snapshot, in eval mode, and the run's options."""
+    state = load_snapshot(path, KIND)
+    opts = state["options"]
+    g = Generator(opts["size"], opts["nz"], opts["ngf"])
+    try:
+        g.load_state_dict(state["G_ema" if ema else "G"])
+    except (RuntimeError, KeyError) as e:
+        raise UserError(f"{path}: the generator weights do not fit a size-{opts['size']} DCGAN ({e})") from e
+    return g.to(device).eval(), opts
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+def train(o: DCGANOptions, explicit: set[str] | None = None) -> dict[str, Any]:
+    """Run (or resume) a DCGAN training run; returns the final summary (also in `<out>/_stats.json`)."""
+    explicit = explicit or set()
+    check_options(o)
+    device = dev.resolve_device(o.device)
+    d = distributed.setup(device)
+    try:
+        return _train(o, explicit, d)
+    finally:
+        distributed.cleanup(d)
+
+
+def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from train.loader import open_shards
+
+    device = d.device
+    precision = dev.resolve_precision(o.precision, device)
+    src = open_shards(o.shards, fields=("png",))
+    run = RunDir(o.out, is_main=d.is_main)
+    state = resolve_resume(o, run, explicit)
+    h, w = src.image_size
+    if (h, w) != (o.size, o.size):
+        raise UserError(
+            f"--size {o.size} does not match the shards in {o.shards}, which hold {w}x{h} images; "
+            f"pass --size {h} (if supported) or rebuild the shards at {o.size}x{o.size}"
+        )
+    if src.channels["png"] != 3:
+        raise UserError(
+            f"the shards in {o.shards} hold {src.channels['png']}-channel images; DCGAN needs RGB"
+        )
+    if o.batch % d.world_size:
+        raise UserError(f"--batch {o.batch} must be divisible by the number of processes ({d.world_size})")
+    per_rank = o.batch // d.world_size
+    if d.is_main:
+        title = f"train dcgan: {'resuming ' + state['path'] if state else 'new run'} in {o.out}"
+        print_options(title, dataclasses.asdict(o), defaults())
+        run.write_options(
+            {
+                **dataclasses.asdict(o),
+                "resolved": {"device": device, "precision": precision, "world_size": d.world_size},
+            }
+        )
+
+    torch.manual_seed(o.seed)
+    G, D = build(o.size, o.nz, o.ngf, o.ndf, o.d_act)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+    counters = {"nimg": 0, "step": 0, "tick": 0, "time_s": 0.0}
+    channels_last = device.startswith("cuda")
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for m in (G, D, G_ema):
+        m.to(device, memory_format=fmt)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(o.seed * 1000 + d.rank + 1)
+    if state is not None:
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        G_ema.load_state_dict(state["G_ema"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        counters = dict(state["counters"])
+        rng.restore(state["rng"])
+        noise = state["noise_per_rank"]
+        if len(noise) == d.world_size:
+            gen.set_state(noise[d.rank])
+        else:  # another number of processes: a new noise stream per rank, seeded by the step
+            gen.manual_seed(o.seed * 1000 + d.rank + 1 + 7919 * counters["step"])
+        run.truncate_stats(counters["nimg"])
+
+    G_t, D_t, D_frozen = distributed.wrap_ddp(d, G), distributed.wrap_ddp(d, D), D
+    if o.compile:
+        G_t, D_t, D_frozen = torch.compile(G_t), torch.compile(D_t), torch.compile(D)
+    nets = Nets(G_t, D_t, D_frozen, G, D, G_ema, opt_g, opt_d)
+
+    batches, data = load_data(o, src, device, per_rank, d, counters["step"])
+    total_nimg = o.steps * o.batch if o.steps is not None else round(o.kimg * 1000)
+    z_grid = torch.randn(o.grid, o.nz, generator=torch.Generator().manual_seed(o.seed + 1))
+    swd = None
+    inception = None
+    if d.is_main:
+        reals = reference_reals(src, data, max(o.swd_n, o.grid), o.seed)
+        if not (run.path / "reals.png").exists():
+            save_grid(reals[: o.grid], run.path / "reals.png")
+        if o.swd_n > 0:
+            swd = SlicedWasserstein(reals[: o.swd_n], device=device)
+            z_swd = torch.randn(swd.n, o.nz, generator=torch.Generator().manual_seed(o.seed + 2))
+        if o.inception:
+            inception = InceptionFeatures(o.inception, device)
+            fid_reals = reference_reals(src, data, o.fid_n, o.seed + 3)
+            z_fid = torch.randn(fid_reals.shape[0], o.nz, generator=torch.Generator().manual_seed(o.seed + 3))
+
+    if state is None and swd is not None:  # the untrained generator's figure, as a baseline
+        run.append_stats(
+            {"tick": 0, "step": 0, "nimg": 0, "kimg": 0.0, **swd(generate(G_ema, z_swd, device, precision))}
+        )
+    guard = NonFiniteGuard(device)
+    tick_every, snap_every = Every(o.tick_kimg, counters["nimg"]), Every(o.snap_kimg, counters["nimg"])
+    timer = TickTimer()
+    acc = torch.zeros(6, device=device)  # loss_d, loss_g, D(x), D(G(z)), logit(x), logit(G(z))
+    acc_steps, tick_nimg0 = 0, counters["nimg"]
+    last_snap = Path(state["path"]) if state is not None else None
+    t_start = time.perf_counter() - counters["time_s"]
+    nan_step = o.debug_nan_step if o.debug_nan_step is not None else _env_int("TRAIN_DEBUG_NAN_STEP")
+    sync = torch.cuda.synchronize if device.startswith("cuda") else None
+    last_record: dict[str, Any] = {}
+    bar = tqdm(total=total_nimg, initial=min(counters["nimg"], total_nimg), unit="img", unit_scale=True,
+               desc="dcgan", disable=not (o.progress and d.is_main), dynamic_ncols=True)  # fmt: skip
+    G.train()
+    D.train()
+    done = counters["nimg"] >= total_nimg
+    try:
+        while not done:
+            with timer.waiting():
+                batch = next(batches)
+            reals_b = prepare_reals(batch["png"].to(device, non_blocking=True), o.flip, gen, channels_last)
+            loss_d, loss_g, s = train_step(
+                nets, reals_b, o, gen, device, precision, nan=counters["step"] == nan_step
+            )
+            guard.observe(counters["step"], loss_d, loss_g)
+            acc += torch.cat([torch.stack([loss_d, loss_g]), s])
+            acc_steps += 1
+            counters["step"] += 1
+            counters["nimg"] += o.batch
+            update_ema(G_ema, G, ema_beta(o.batch, counters["nimg"], o.ema_kimg, o.ema_rampup))
+            bar.update(min(o.batch, total_nimg - bar.n))
+            done = counters["nimg"] >= total_nimg
+            is_snap = snap_every.due(counters["nimg"]) or done
+            if not (tick_every.due(counters["nimg"]) or is_snap):
+                continue
+            # -- tick: one synchronisation, stats line, NaN check --------------------------------------
+            dt, wait_share = timer.read(sync)
+            distributed.all_reduce_sum(d, acc)
+            bad = torch.tensor([guard.first_bad.item() + 1], device=device)  # 0 means "none"
+            if d.enabled:
+                import torch.distributed as tdist
+
+                tdist.all_reduce(bad, op=tdist.ReduceOp.MAX)
+            if int(bad.item()) > 0:
+                bar.close()
+                where = (
+                    f"the last good snapshot {last_snap} is kept"
+                    if last_snap
+                    else "no snapshot was written yet"
+                )
+                raise UserError(
+                    f"non-finite loss at step {int(bad.item()) - 1} (about kimg {counters['nimg'] / 1000:.3f}): "
+                    f"training stopped; {where}; try a lower --lr or --precision fp32 and --resume auto"
+                )
+            means = (acc / (acc_steps * d.world_size)).tolist()
+            counters["tick"] += 1
+            counters["time_s"] = time.perf_counter() - t_start
+            record = {
+                "tick": counters["tick"], "step": counters["step"], "nimg": counters["nimg"],
+                "kimg": round(counters["nimg"] / 1000, 3), "time_s": round(counters["time_s"], 3),
+                "loss_d": means[0], "loss_g": means[1], "d_real": means[2], "d_fake": means[3],
+                "logit_real": means[4], "logit_fake": means[5],
+                "img_per_s": round((counters["nimg"] - tick_nimg0) / max(dt, 1e-9), 2),
+                "data_wait": round(wait_share, 4), "sec_per_tick": round(dt, 3), **memory_stats(device),
+            }  # fmt: skip
+            acc.zero_()
+            acc_steps, tick_nimg0 = 0, counters["nimg"]
+            noise_states = distributed.gather_states(d, gen.get_state()) if is_snap else []
+            if is_snap and d.is_main:
+                G_ema.eval()
+                label = kimg_label(counters["nimg"])
+                save_grid(generate(G_ema, z_grid, device, precision), run.path / f"fakes_{label}.png")
+                if swd is not None:
+                    record.update(swd(generate(G_ema, z_swd, device, precision)))
+                if inception is not None:
+                    record.update(fid_kid(inception, fid_reals, generate(G_ema, z_fid, device, precision)))
+                snap = snapshot_state(nets, o, counters, noise_states)
+                last_snap = run.save_snapshot(snap, counters["nimg"], keep=o.keep)
+                record["snapshot"] = last_snap.name if last_snap else None
+            if is_snap:
+                distributed.barrier(d)
+                timer.read()  # snapshot time is not training time
+            run.append_stats(record)
+            last_record = record
+            if d.is_main:
+                bar.write(_tick_line(record))
+    finally:
+        bar.close()
+        if isinstance(batches, _Closing):
+            batches.close()
+    summary = {
+        "out": str(run.path), "steps": counters["step"], "kimg": round(counters["nimg"] / 1000, 3),
+        "time_s": round(counters["time_s"], 1), "img_per_s": last_record.get("img_per_s"),
+        "swd_avg": last_record.get("swd_avg"), "snapshot": last_record.get("snapshot"),
+        "device": device, "precision": precision, "world_size": d.world_size,
+    }  # fmt: skip
+    if d.is_main:
+        write_stats(run.path, "train-dcgan", summary)
+        print(
+            summary_line("train dcgan", summary, ["kimg", "steps", "img_per_s", "swd_avg", "snapshot", "out"])
+        )
+    return summary
+
+
+def _tick_line(r: dict[str, Any]) -> str:
+    parts = [f"tick {r['tick']:<4d} kimg {r['kimg']:<9.3f} step {r['step']:<7d}"]
+    parts.append(
+        f"loss_d {r['loss_d']:.3f} loss_g {r['loss_g']:.3f} D(x) {r['d_real']:.3f} D(G(z)) {r['d_fake']:.3f}"
+    )
+    parts.append(f"{r['img_per_s']:.0f} img/s wait {100 * r['data_wait']:.1f}%")
+    if "swd_avg" in r:
+        parts.append(f"swd {r['swd_avg']:.2f}")
+    return "  ".join(parts)
+
+
+def _env_int(name: str) -> int | None:
+    v = os.environ.get(name)
+    return int(v) if v else None

@@ -1,0 +1,1 @@
+"""Network definitions for the trainers (pure torch.nn; no training logic)."""

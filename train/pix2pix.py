@@ -1,0 +1,694 @@
+"""pix2pix training (line art -> colour): options, the per-step update, and the run loop on `train.engine`.
+
+One step: D sees [real pairs; fake pairs] in ONE forward/backward (GroupNorm is per sample, so
+mixing them changes nothing, and DDP sees one forward per backward); then G is updated with the
+adversarial loss through a frozen, un-wrapped D plus lambda_L1 * L1. The learning rate is constant,
+then decays linearly to zero over the last `decay_kimg` (default: the second half of the run),
+computed from images seen at every step, so a resumed run has the same rate.
+
+Randomness: the crop/flip and the simulated hints of step k come from a generator seeded by
+(seed, k, rank); dropout uses the global torch RNG, saved in snapshots; batch k of the in-memory
+data is a pure function of (seed, k, rank). So a resumed run repeats the uninterrupted one exactly
+(memory data path; the streaming path resumes at the same batch index of the resampled stream).
+
+Validation samples (held out by post, see `train.validation`) are removed from training: on the
+memory path by index, on the streaming path by dropping their rows from each batch (batches may
+then be slightly smaller than --batch; images seen counts the nominal batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from prep.errors import UserError
+from prep.stats import summary_line, write_stats
+from train.conditioning import TAG_MODES, Prep, check_plane_fits, condition_channels, prepare
+from train.engine import device as dev
+from train.engine import distributed, rng
+from train.engine.console import print_options
+from train.engine.guard import NonFiniteGuard
+from train.engine.meters import TickTimer, memory_stats
+from train.engine.rundir import RunDir, load_snapshot
+from train.engine.schedule import Every, kimg_label
+from train.engine.session import resolve_resume, stop_if_nonfinite
+from train.models.patchgan import PatchDiscriminator, default_layers, receptive_field
+from train.models.unet import UNetGenerator, unet_depth
+from train.validation import METRICS, evaluate, is_better, post_id_of, save_preview, split_by_post
+
+KIND = "pix2pix"
+DATA_MODES = ("auto", "memory", "stream")
+COLOR, LINE, TAGS, META = "color.png", "line.png", "tags.npy", "json"
+
+
+@dataclass
+class Pix2PixOptions:
+    """Every option of `train pix2pix` (the CLI fills these; defaults live here only)."""
+
+    shards: str = "data/lineart"
+    out: str = "runs/pix2pix"
+    size: int = 96
+    tags_mode: str = "plane"
+    hints: bool = True
+    vocab: str | None = None
+    """vocab.json of the shards; default: <shards>/vocab.json, then <shards>/../tags/vocab.json."""
+    ngf: int = 64
+    ndf: int = 64
+    d_layers: int = 0
+    """PatchGAN stride-2 blocks; 0: 2 (34 px patches) up to 128 px, 3 (70 px) above."""
+    embed_dim: int = 16
+    dropout: float = 0.5
+    batch: int = 16
+    """Total over all ranks; each rank takes batch / world_size."""
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lambda_l1: float = 100.0
+    kimg: float = 200.0
+    steps: int | None = None
+    decay_kimg: float | None = None
+    """Linear decay of the learning rate over the last N kimg; default: the second half of the run."""
+    hint_none: float = 0.5
+    max_hints: int = 6
+    jitter: bool = True
+    val_fraction: float = 0.05
+    val_samples: int = 256
+    val_kimg: float = 10.0
+    best_metric: str = "l1"
+    grid: int = 8
+    tick_kimg: float = 2.0
+    snap_kimg: float = 20.0
+    keep: int = 3
+    data: str = "auto"
+    memory_budget_gb: float = 0.0
+    workers: int = 2
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False
+    seed: int = 0
+    resume: str | None = None
+    progress: bool = True
+    debug_nan_step: int | None = None
+
+
+IDENTITY = (
+    "size", "tags_mode", "hints", "ngf", "ndf", "d_layers", "embed_dim", "dropout", "batch", "lr", "beta1",
+    "beta2", "lambda_l1", "hint_none", "max_hints", "jitter", "val_fraction", "seed",
+)  # fmt: skip
+
+
+def defaults() -> dict[str, Any]:
+    return dataclasses.asdict(Pix2PixOptions())
+
+
+def check_options(o: Pix2PixOptions) -> None:
+    """UserError for values no run can use (named after the CLI option)."""
+    if o.tags_mode not in TAG_MODES:
+        raise UserError(f"--tags-mode must be one of {', '.join(TAG_MODES)}, not {o.tags_mode!r}")
+    try:
+        unet_depth(o.size)
+    except ValueError as e:
+        raise UserError(f"--size {o.size}: {e}; use e.g. 96 or 256") from e
+    if o.data not in DATA_MODES:
+        raise UserError(f"--data must be one of {', '.join(DATA_MODES)}, not {o.data!r}")
+    if o.best_metric not in METRICS:
+        raise UserError(f"--best-metric must be one of {', '.join(METRICS)}, not {o.best_metric!r}")
+    if o.best_metric == "hint_error" and not o.hints:
+        raise UserError("--best-metric hint_error needs --hints")
+    for name in ("ngf", "ndf", "batch", "grid", "embed_dim", "max_hints"):
+        if getattr(o, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(o, name)}")
+    if not 0 <= o.d_layers <= 5:
+        raise UserError(f"--d-layers must be 0 (auto) to 5, not {o.d_layers}")
+    if o.lr <= 0 or not math.isfinite(o.lr):
+        raise UserError(f"--lr must be a positive number, not {o.lr}")
+    if o.steps is None and o.kimg <= 0:
+        raise UserError(f"--kimg must be positive, not {o.kimg}")
+    if o.steps is not None and o.steps < 1:
+        raise UserError(f"--steps must be at least 1, not {o.steps}")
+    if not 0 <= o.val_fraction < 1:
+        raise UserError(f"--val-fraction must be in [0, 1), not {o.val_fraction}")
+    if not 0 <= o.hint_none <= 1 or not 0 <= o.dropout < 1:
+        raise UserError("--hint-none must be in [0, 1] and --dropout in [0, 1)")
+    if o.workers < 0:
+        raise UserError(f"--workers must be 0 or more, not {o.workers}")
+
+
+# -- models ------------------------------------------------------------------------------------------
+
+
+def build_models(o: dict[str, Any], vocab_size: int) -> tuple[UNetGenerator, PatchDiscriminator]:
+    """G and D for resolved options (a dict as stored in snapshots)."""
+    cin = condition_channels(o["tags_mode"])
+    tag_dim = vocab_size if o["tags_mode"] == "embed" else 0
+    g = UNetGenerator(
+        cin, o["size"], o["ngf"], dropout=o["dropout"], tag_dim=tag_dim, embed_dim=o["embed_dim"]
+    )
+    layers = o["d_layers"] or default_layers(o["size"])
+    d = PatchDiscriminator(cin + 3, layers, o["ndf"], tag_dim=tag_dim, embed_dim=o["embed_dim"])
+    return g, d
+
+
+def prep_of(o: dict[str, Any]) -> Prep:
+    return Prep(o["size"], o["tags_mode"], o["hints"], o["hint_none"], o["max_hints"], o["jitter"])
+
+
+@dataclass
+class Nets:
+    G: Any  # as trained (maybe DDP/compiled)
+    D: Any  # D in its own step (maybe DDP/compiled)
+    D_frozen: Any  # D inside G's step: never DDP, its weight gradients are not needed
+    G_raw: UNetGenerator
+    D_raw: PatchDiscriminator
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
+def train_step(
+    nets: Nets,
+    cond: torch.Tensor,
+    target: torch.Tensor,
+    tags: torch.Tensor | None,
+    lambda_l1: float,
+    device: str,
+    precision: str,
+    nan: bool = False,
+) -> torch.Tensor:
+    """One D and one G update; returns [loss_d, loss_g_gan, loss_l1, D(real), D(fake)] on the device."""
+    with dev.autocast(device, precision):
+        fake = nets.G(cond, tags)
+    nets.opt_d.zero_grad(set_to_none=True)
+    tags2 = torch.cat([tags, tags]) if tags is not None else None
+    with dev.autocast(device, precision):
+        logits = nets.D(torch.cat([cond, cond]), torch.cat([target, fake.detach().to(target.dtype)]), tags2)
+    l_real, l_fake = logits.float().chunk(2)
+    loss_d = 0.5 * (bce(l_real, 1.0) + bce(l_fake, 0.0))
+    if nan:
+        loss_d = loss_d * float("nan")
+    loss_d.backward()
+    nets.opt_d.step()
+
+    nets.opt_g.zero_grad(set_to_none=True)
+    nets.D_raw.requires_grad_(False)
+    with dev.autocast(device, precision):
+        l_g = nets.D_frozen(cond, fake, tags)
+    loss_gan = bce(l_g, 1.0)
+    loss_l1 = (fake.float() - target).abs().mean()
+    (loss_gan + lambda_l1 * loss_l1).backward()
+    nets.D_raw.requires_grad_(True)
+    nets.opt_g.step()
+    with torch.no_grad():
+        return torch.stack(
+            [
+                loss_d.detach(),
+                loss_gan.detach(),
+                loss_l1.detach(),
+                torch.sigmoid(l_real).mean(),
+                torch.sigmoid(l_fake).mean(),
+            ]
+        )
+
+
+def lr_at(o: Pix2PixOptions, nimg: int, total_nimg: int) -> float:
+    """Constant, then linear decay to 0 over the last decay_kimg (default: half the run)."""
+    decay = o.decay_kimg * 1000 if o.decay_kimg is not None else total_nimg / 2
+    if decay <= 0:
+        return o.lr
+    return o.lr * min(1.0, max(0.0, total_nimg - nimg) / decay)
+
+
+def step_generator(seed: int, step: int, rank: int, device: str) -> torch.Generator:
+    """The generator for step k's augmentation and hints: a pure function of (seed, k, rank)."""
+    d = hashlib.sha256(f"pix2pix-step-{seed}-{step}-{rank}".encode()).digest()
+    return torch.Generator(device=device).manual_seed(int.from_bytes(d[:8], "little") >> 1)
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+
+def first_sample(src: Any) -> tuple[str, dict[str, bytes]]:
+    from prep.shards import iter_samples
+
+    for shard, n in zip(src.shards, src.sizes, strict=True):
+        if n:
+            for key, files in iter_samples(shard):
+                return key, dict(files)
+    raise UserError(f"the shards in {src.folder} hold no samples; rebuild them with `prep canny`")
+
+
+def open_lineart(o: Pix2PixOptions) -> tuple[Any, dict[str, Any], tuple[str, ...]]:
+    """Check the shards hold what the options need; returns (source, first sample's json, fields)."""
+    import numpy as np
+
+    from train.loader import open_shards
+
+    probe = open_shards(o.shards, fields=(META,))
+    key, files = first_sample(probe)
+    have = ", ".join(sorted(files))
+    for f in (LINE, COLOR):
+        if f not in files:
+            raise UserError(
+                f"the shards in {o.shards} have no {f} (sample {key} has: {have}); pix2pix needs line-art "
+                "shards: build them with `prep canny --out data/lineart` and pass --shards data/lineart"
+            )
+    fields: tuple[str, ...] = (COLOR, LINE, META)
+    if o.tags_mode != "none":
+        if TAGS not in files:
+            raise UserError(
+                f"--tags-mode {o.tags_mode} needs tag vectors, but the shards in {o.shards} have no {TAGS} "
+                f"(sample {key} has: {have}); rebuild them with `prep canny --vocab ...` or use --tags-mode none"
+            )
+        fields += (TAGS,)
+        if np.load(__import__("io").BytesIO(files[TAGS]), allow_pickle=False).ndim != 1:
+            raise UserError(f"{key}.{TAGS} in {o.shards} is not a 1-D tag vector; rebuild the shards")
+    src = open_shards(o.shards, fields=fields)
+    if src.channels[LINE] != 1:
+        raise UserError(
+            f"{key}.{LINE} in {o.shards} has {src.channels[LINE]} channels; line art must have one"
+        )
+    h, w = src.image_sizes[COLOR]
+    if src.image_sizes[LINE] != (h, w) or h != w:
+        raise UserError(f"the shards in {o.shards} hold {w}x{h} colour images and {src.image_sizes[LINE]} line art; "
+                        "pix2pix needs square pairs of one size: rebuild them with `prep canny`")  # fmt: skip
+    if h < o.size:
+        raise UserError(
+            f"--size {o.size} is larger than the shards' {h}x{h} images; use --size {h} or smaller, "
+            f"or rebuild the shards with `prep canny --size {o.size}`"
+        )
+    return src, json.loads(files[META]), fields
+
+
+def resolve_vocab(o: Pix2PixOptions, meta: dict[str, Any], tags_len: int) -> Any:
+    """The shards' vocabulary (None for --tags-mode none), checked against the shards."""
+    from prep.tags import load_vocab
+
+    if o.tags_mode == "none":
+        return None
+    shards = Path(o.shards)
+    folder = shards.parent if shards.is_file() else shards
+    candidates = (
+        [Path(o.vocab)] if o.vocab else [folder / "vocab.json", folder.parent / "tags" / "vocab.json"]
+    )
+    path = next((p for p in candidates if p.exists()), None)
+    if path is None:
+        raise UserError(
+            f"--tags-mode {o.tags_mode} needs the vocabulary the shards were built with; none at "
+            f"{', '.join(map(str, candidates))}: pass --vocab data/tags/vocab.json"
+        )
+    vocab = load_vocab(path)
+    want = meta.get("vocab_hash")
+    if want and want != vocab.hash:
+        raise UserError(
+            f"--vocab {path} (hash {vocab.hash[:12]}) is not the vocabulary the shards in {o.shards} were "
+            f"built with (hash {want[:12]}); pass the right --vocab or rebuild the shards with `prep canny`"
+        )
+    if len(vocab) != tags_len:
+        raise UserError(
+            f"--vocab {path} has {len(vocab)} tags but the shards' tag vectors have {tags_len}; "
+            "pass the right --vocab or rebuild the shards with `prep canny`"
+        )
+    return vocab
+
+
+def _memory_mode(o: Pix2PixOptions, src: Any, device: str) -> bool:
+    if o.data != "auto":
+        return o.data == "memory"
+    h, w = src.image_size
+    nbytes = src.num_samples * 4 * h * w
+    budget = o.memory_budget_gb * 2**30
+    if budget <= 0:
+        budget = (
+            torch.cuda.get_device_properties(device).total_memory / 2
+            if device.startswith("cuda")
+            else 4 * 2**30
+        )
+    return nbytes <= budget
+
+
+def _post_ids_by_scan(src: Any) -> tuple[list[str], list[int]]:
+    """(keys, post ids) of every sample, in index order, reading only the json members."""
+    from prep.shards import iter_samples
+
+    keys, posts = [], []
+    for shard in src.shards:
+        for key, files in iter_samples(shard):
+            keys.append(key)
+            posts.append(post_id_of(json.loads(files.get(META, b"{}")), key))
+    return keys, posts
+
+
+def _val_tensors_by_scan(src: Any, wanted: set[str], fields: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    from prep.shards import iter_samples
+    from train.data.decode import collate
+
+    samples = []
+    for shard in src.shards:
+        for key, files in iter_samples(shard):
+            if key in wanted:
+                samples.append({"__key__": key, "__url__": shard, **files})
+    batch = collate(samples, [f for f in fields if f != META], src.image_sizes, src.channels)
+    return {f: v for f, v in batch.items() if isinstance(v, torch.Tensor)}
+
+
+class StreamBatches:
+    """Streaming batches with the validation posts' rows removed (empty batches are skipped)."""
+
+    def __init__(self, loader: Any, val_posts: set[int]) -> None:
+        self.it = iter(loader)
+        self.val_posts = val_posts
+
+    def __next__(self) -> dict[str, Any]:
+        while True:
+            b = next(self.it)
+            keep = [
+                post_id_of(m, k) not in self.val_posts for m, k in zip(b[META], b["__key__"], strict=True)
+            ]
+            if all(keep):
+                return b
+            if any(keep):
+                idx = torch.tensor([i for i, k in enumerate(keep) if k])
+                return {
+                    f: (v.index_select(0, idx) if isinstance(v, torch.Tensor) else v) for f, v in b.items()
+                }
+
+
+def load_data(
+    o: Pix2PixOptions, src: Any, fields: tuple[str, ...], device: str, per_rank: int, d: Any, start_step: int
+) -> tuple[Any, dict[str, torch.Tensor], str]:
+    """(training batch iterator, validation tensors on the CPU, data mode)."""
+    from train.loader import MemoryBatches, load_into_memory, make_loader
+
+    tensor_fields = tuple(f for f in fields if f != META)
+    if _memory_mode(o, src, device):
+        data = load_into_memory(
+            src, device=device, fields=fields, workers=o.workers, progress=o.progress and d.is_main
+        )
+        posts = [post_id_of(m, k) for m, k in zip(data[META], data["__key__"], strict=True)]
+        train_idx, val_idx = split_by_post(posts, o.val_fraction, o.seed)
+        ti = torch.tensor(train_idx, dtype=torch.long, device=device)
+        vi = torch.tensor(val_idx[: o.val_samples], dtype=torch.long, device=device)
+        train = {f: data[f].index_select(0, ti) for f in tensor_fields}
+        val = {f: data[f].index_select(0, vi).cpu() for f in tensor_fields} if val_idx else {}
+        del data
+        batches = iter(
+            MemoryBatches(train, per_rank, o.seed, start_step, d.rank, d.world_size, fields=tensor_fields)
+        )
+        return batches, val, "memory"
+    keys, posts = _post_ids_by_scan(src)
+    train_idx, val_idx = split_by_post(posts, o.val_fraction, o.seed)
+    val_posts = {posts[i] for i in val_idx}
+    val = _val_tensors_by_scan(src, {keys[i] for i in val_idx[: o.val_samples]}, fields) if val_idx else {}
+    loader = make_loader(
+        src, batch_size=per_rank, seed=o.seed, workers=o.workers, resampled=True, rank=d.rank,
+        world_size=d.world_size, start_batch=start_step, fields=fields,
+    )  # fmt: skip
+    return StreamBatches(loader, val_posts), val, "stream"
+
+
+# -- snapshots -----------------------------------------------------------------------------------------
+
+
+def snapshot_state(
+    nets: Nets, o: Pix2PixOptions, counters: dict[str, Any], extra: dict[str, Any]
+) -> dict[str, Any]:
+    def cpu(sd: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sd.items()}
+
+    return {
+        "kind": KIND,
+        "format": 1,
+        "options": dataclasses.asdict(o),
+        "G": cpu(nets.G_raw.state_dict()),
+        "D": cpu(nets.D_raw.state_dict()),
+        "opt_g": nets.opt_g.state_dict(),
+        "opt_d": nets.opt_d.state_dict(),
+        "counters": dict(counters),
+        "rng": rng.capture(),
+        **extra,
+    }
+
+
+@dataclass
+class Colorizer:
+    """A trained generator and what inference needs to feed it."""
+
+    G: UNetGenerator
+    options: dict[str, Any]
+    vocab: Any  # prep.tags.Vocab or None
+    lineart: dict[str, Any]  # how the training line art was made (low, high, invert)
+    device: str
+
+
+def load_colorizer(path: str | Path, device: str = "cpu") -> Colorizer:
+    """The generator of a pix2pix snapshot (eval mode: no dropout) with its options and vocabulary."""
+    from prep.tags import Vocab
+
+    state = load_snapshot(path, KIND)
+    opts = state["options"]
+    vocab = (
+        Vocab(tags=tuple(state["vocab"]["tags"]), hash=state["vocab"]["hash"]) if state.get("vocab") else None
+    )
+    g, _ = build_models(opts, len(vocab) if vocab else 0)
+    try:
+        g.load_state_dict(state["G"])
+    except (RuntimeError, KeyError) as e:
+        raise UserError(f"{path}: the generator weights do not fit the options stored with them ({e})") from e
+    return Colorizer(g.to(device).eval(), opts, vocab, dict(state.get("lineart") or {}), device)
+
+
+# -- the run -------------------------------------------------------------------------------------------
+
+
+def train(o: Pix2PixOptions, explicit: set[str] | None = None) -> dict[str, Any]:
+    """Run (or resume) a pix2pix run; returns the final summary (also in `<out>/_stats.json`)."""
+    check_options(o)
+    device = dev.resolve_device(o.device)
+    d = distributed.setup(device)
+    try:
+        return _train(o, explicit or set(), d)
+    finally:
+        distributed.cleanup(d)
+
+
+def _train(o: Pix2PixOptions, explicit: set[str], d: distributed.Dist) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from prep.atomic import atomic_write_json
+
+    device = d.device
+    precision = dev.resolve_precision(o.precision, device)
+    run = RunDir(o.out, is_main=d.is_main)
+    state = resolve_resume(o, run, explicit, IDENTITY, KIND)
+    check_options(o)
+    src, meta, fields = open_lineart(o)
+    tags_len = 0
+    if TAGS in fields:
+        import io
+
+        import numpy as np
+
+        tags_len = int(np.load(io.BytesIO(first_sample(src)[1][TAGS]), allow_pickle=False).shape[0])
+    vocab = resolve_vocab(o, meta, tags_len)
+    if o.tags_mode == "plane":
+        check_plane_fits(len(vocab), o.size)
+    if state is not None and o.tags_mode != "none":
+        saved = state.get("vocab") or {}
+        if saved.get("hash") != vocab.hash:
+            raise UserError(
+                f"the vocabulary of {o.shards} (hash {vocab.hash[:12]}) does not match the checkpoint "
+                f"{state['path']} (hash {str(saved.get('hash'))[:12]}); resume on the shards it was trained on"
+            )
+    if o.batch % d.world_size:
+        raise UserError(f"--batch {o.batch} must be divisible by the number of processes ({d.world_size})")
+    per_rank = o.batch // d.world_size
+    lineart = {k: meta.get(k) for k in ("low", "high", "invert")}
+    opts = dataclasses.asdict(o)
+    d_layers = o.d_layers or default_layers(o.size)
+    resolved = {
+        "device": device, "precision": precision, "world_size": d.world_size, "unet_depth": unet_depth(o.size),
+        "d_layers": d_layers, "d_receptive_field": receptive_field(d_layers), "vocab_size": len(vocab) if vocab else 0,
+        "vocab_hash": vocab.hash if vocab else None, "lineart": lineart,
+    }  # fmt: skip
+    if d.is_main:
+        title = f"train pix2pix: {'resuming ' + state['path'] if state else 'new run'} in {o.out}"
+        print_options(title, opts, defaults())
+        run.write_options({**opts, "resolved": resolved})
+        if vocab is not None:
+            atomic_write_json(run.path / "vocab.json", vocab.to_json())
+
+    torch.manual_seed(o.seed)
+    G, D = build_models(opts, len(vocab) if vocab else 0)
+    opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+    opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+    counters: dict[str, Any] = {"nimg": 0, "step": 0, "tick": 0, "time_s": 0.0}
+    best: dict[str, Any] = {"metric": o.best_metric, "value": None, "nimg": None}
+    G.to(device)
+    D.to(device)
+    if state is not None:
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        counters = dict(state["counters"])
+        best = dict(state.get("best") or best)
+        run.truncate_stats(counters["nimg"])
+    G_t, D_t, D_frozen = distributed.wrap_ddp(d, G), distributed.wrap_ddp(d, D), D
+    if o.compile:
+        G_t, D_t, D_frozen = torch.compile(G_t), torch.compile(D_t), torch.compile(D)
+    nets = Nets(G_t, D_t, D_frozen, G, D, opt_g, opt_d)
+
+    batches, val, data_mode = load_data(o, src, fields, device, per_rank, d, counters["step"])
+    if state is not None:  # after loading: a DataLoader draws its base seed from the global RNG
+        rng.restore(state["rng"])
+    prep = prep_of(opts)
+    grid_data = {f: t[: o.grid] for f, t in val.items()}
+    total_nimg = o.steps * o.batch if o.steps is not None else round(o.kimg * 1000)
+    extra = {"vocab": {"tags": list(vocab.tags), "hash": vocab.hash} if vocab else None, "lineart": lineart}
+
+    def autocast_fn() -> Any:
+        return dev.autocast(device, precision)
+
+    guard = NonFiniteGuard(device)
+    tick_every, snap_every = Every(o.tick_kimg, counters["nimg"]), Every(o.snap_kimg, counters["nimg"])
+    val_every = Every(o.val_kimg, counters["nimg"])
+    timer = TickTimer()
+    acc = torch.zeros(5, device=device)
+    acc_steps, tick_nimg0 = 0, counters["nimg"]
+    last_snap = run.latest_snapshot() if state is not None else None
+    t_start = time.perf_counter() - counters["time_s"]
+    nan_step = o.debug_nan_step if o.debug_nan_step is not None else _env_int("TRAIN_DEBUG_NAN_STEP")
+    sync = torch.cuda.synchronize if device.startswith("cuda") else None
+    last: dict[str, Any] = {}
+    bar = tqdm(total=total_nimg, initial=min(counters["nimg"], total_nimg), unit="img", unit_scale=True,
+               desc="pix2pix", disable=not (o.progress and d.is_main), dynamic_ncols=True)  # fmt: skip
+    G.train()
+    D.train()
+    done = counters["nimg"] >= total_nimg
+    while not done:
+        with timer.waiting():
+            batch = next(batches)
+        gen = step_generator(o.seed, counters["step"], d.rank, device)
+        tags = batch[TAGS].to(device, non_blocking=True) if TAGS in batch else None
+        cond, target, _, _ = prepare(
+            batch[COLOR].to(device, non_blocking=True), batch[LINE].to(device, non_blocking=True), tags, prep,
+            gen, augment=True, hints="train",
+        )  # fmt: skip
+        lr = lr_at(o, counters["nimg"], total_nimg)
+        for opt in (opt_g, opt_d):
+            for group in opt.param_groups:
+                group["lr"] = lr
+        s = train_step(
+            nets, cond, target, tags, o.lambda_l1, device, precision, nan=counters["step"] == nan_step
+        )
+        guard.observe(counters["step"], s[:3])
+        acc += s
+        acc_steps += 1
+        counters["step"] += 1
+        counters["nimg"] += o.batch
+        bar.update(min(o.batch, total_nimg - bar.n))
+        done = counters["nimg"] >= total_nimg
+        is_snap = snap_every.due(counters["nimg"]) or done
+        is_val = (val_every.due(counters["nimg"]) or done) and bool(val)
+        if not (tick_every.due(counters["nimg"]) or is_snap or is_val):
+            continue
+        # -- tick: one synchronisation, a stats line, the NaN check ----------------------------------
+        dt, wait_share = timer.read(sync)
+        distributed.all_reduce_sum(d, acc)
+        try:
+            stop_if_nonfinite(guard, d, counters["nimg"], last_snap)
+        except UserError:
+            bar.close()
+            raise
+        means = (acc / (acc_steps * d.world_size)).tolist()
+        counters["tick"] += 1
+        counters["time_s"] = time.perf_counter() - t_start
+        record: dict[str, Any] = {
+            "tick": counters["tick"], "step": counters["step"], "nimg": counters["nimg"],
+            "kimg": round(counters["nimg"] / 1000, 3), "time_s": round(counters["time_s"], 3), "lr": lr,
+            "loss_d": means[0], "loss_g_gan": means[1], "loss_l1": means[2], "d_real": means[3], "d_fake": means[4],
+            "img_per_s": round((counters["nimg"] - tick_nimg0) / max(dt, 1e-9), 2),
+            "data_wait": round(wait_share, 4), "sec_per_tick": round(dt, 3), **memory_stats(device),
+        }  # fmt: skip
+        acc.zero_()
+        acc_steps, tick_nimg0 = 0, counters["nimg"]
+        if is_val and d.is_main:
+            label = kimg_label(counters["nimg"])
+            metrics = evaluate(G, val, prep, device, autocast_fn)
+            record.update({f"val_{k}": round(v, 6) for k, v in metrics.items()})
+            save_preview(G, grid_data, prep, device, autocast_fn, run.path / f"val_{label}.png")
+            value = metrics.get(o.best_metric)
+            if value is not None and is_better(o.best_metric, value, best["value"]):
+                best = {"metric": o.best_metric, "value": value, "nimg": counters["nimg"]}
+                run_best(run, snapshot_state(nets, o, counters, {**extra, "best": best}), best)
+                record["best"] = True
+        if is_snap and d.is_main:
+            snap = snapshot_state(nets, o, counters, {**extra, "best": best})
+            last_snap = run.save_snapshot(snap, counters["nimg"], keep=o.keep)
+            record["snapshot"] = last_snap.name if last_snap else None
+        if is_snap or is_val:
+            distributed.barrier(d)
+            timer.read()  # validation and snapshot time is not training time
+        run.append_stats(record)
+        last = record
+        if d.is_main:
+            bar.write(_tick_line(record))
+    bar.close()
+    summary = {
+        "out": str(run.path), "steps": counters["step"], "kimg": round(counters["nimg"] / 1000, 3),
+        "time_s": round(counters["time_s"], 1), "img_per_s": last.get("img_per_s"),
+        "val_l1": last.get("val_l1"), "val_psnr": last.get("val_psnr"), "val_ssim": last.get("val_ssim"),
+        "val_hint_error": last.get("val_hint_error"), "best": best, "snapshot": last.get("snapshot"),
+        "data": data_mode, "val_samples": int(val[COLOR].shape[0]) if val else 0,
+        "device": device, "precision": precision, "world_size": d.world_size,
+    }  # fmt: skip
+    if d.is_main:
+        write_stats(run.path, "train-pix2pix", summary)
+        print(
+            summary_line(
+                "train pix2pix", summary, ["kimg", "steps", "img_per_s", "val_l1", "val_psnr", "out"]
+            )
+        )
+    return summary
+
+
+def run_best(run: RunDir, state: dict[str, Any], best: dict[str, Any]) -> Path:
+    """Write `network-best.pt` (a full snapshot) and `best.json`, atomically."""
+    import io
+
+    from prep.atomic import atomic_write_bytes, atomic_write_json
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    path = run.path / "network-best.pt"
+    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_json(run.path / "best.json", {**best, "snapshot": path.name})
+    return path
+
+
+def _tick_line(r: dict[str, Any]) -> str:
+    parts = [f"tick {r['tick']:<4d} kimg {r['kimg']:<9.3f} step {r['step']:<7d}"]
+    parts.append(f"loss_d {r['loss_d']:.3f} gan {r['loss_g_gan']:.3f} l1 {r['loss_l1']:.4f}")
+    parts.append(f"{r['img_per_s']:.0f} img/s wait {100 * r['data_wait']:.1f}%")
+    if "val_l1" in r:
+        parts.append(f"val l1 {r['val_l1']:.4f} psnr {r['val_psnr']:.2f} ssim {r['val_ssim']:.3f}")
+    return "  ".join(parts)
+
+
+def _env_int(name: str) -> int | None:
+    v = os.environ.get(name)
+    return int(v) if v else None
