@@ -37,8 +37,9 @@ from train.engine.console import print_options
 from train.engine.ema import ema_beta, update_ema
 from train.engine.guard import NonFiniteGuard
 from train.engine.meters import TickTimer, memory_stats
-from train.engine.rundir import RunDir, find_snapshot, load_snapshot
+from train.engine.rundir import RunDir, load_snapshot
 from train.engine.schedule import Every, kimg_label
+from train.engine.session import resolve_resume, stop_if_nonfinite
 from train.grid import save_grid
 from train.metrics import InceptionFeatures, SlicedWasserstein, fid_kid
 from train.models.dcgan import SIZES, Discriminator, Generator, build
@@ -221,34 +222,6 @@ def train_step(
 # -- set-up helpers --------------------------------------------------------------------------------
 
 
-def resolve_resume(o: DCGANOptions, run: RunDir, explicit: set[str]) -> dict[str, Any] | None:
-    """The snapshot to continue from (or None), with identity options merged into `o`."""
-    if o.resume is None:
-        if run.latest_snapshot() is not None:
-            raise UserError(
-                f"--out {o.out} already holds a run; pass --resume auto to continue it or choose another --out"
-            )
-        return None
-    if o.resume == "auto":
-        snap = run.latest_snapshot()
-        if snap is None:
-            return None
-    else:
-        snap = find_snapshot(o.resume)
-    state = load_snapshot(snap, KIND)
-    saved = state["options"]
-    for k in IDENTITY:
-        if k in explicit and getattr(o, k) != saved.get(k):
-            raise UserError(
-                f"--{k.replace('_', '-')} {getattr(o, k)} differs from the run being resumed ({saved.get(k)}, "
-                f"in {snap}); drop the option or start a new run with another --out"
-            )
-        if k in saved:
-            setattr(o, k, saved[k])
-    state["path"] = str(snap)
-    return state
-
-
 def load_data(
     o: DCGANOptions, src: Any, device: str, per_rank: int, d: distributed.Dist, start_step: int
 ) -> tuple[Any, Any]:
@@ -386,7 +359,7 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
     precision = dev.resolve_precision(o.precision, device)
     src = open_shards(o.shards, fields=("png",))
     run = RunDir(o.out, is_main=d.is_main)
-    state = resolve_resume(o, run, explicit)
+    state = resolve_resume(o, run, explicit, IDENTITY, KIND)
     h, w = src.image_size
     if (h, w) != (o.size, o.size):
         raise UserError(
@@ -429,7 +402,6 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
         counters = dict(state["counters"])
-        rng.restore(state["rng"])
         noise = state["noise_per_rank"]
         if len(noise) == d.world_size:
             gen.set_state(noise[d.rank])
@@ -443,6 +415,9 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
     nets = Nets(G_t, D_t, D_frozen, G, D, G_ema, opt_g, opt_d)
 
     batches, data = load_data(o, src, device, per_rank, d, counters["step"])
+    if state is not None:
+        # after load_data: building the in-memory data draws a seed from the global RNG
+        rng.restore(state["rng"])
     total_nimg = o.steps * o.batch if o.steps is not None else round(o.kimg * 1000)
     z_grid = torch.randn(o.grid, o.nz, generator=torch.Generator().manual_seed(o.seed + 1))
     swd = None
@@ -500,22 +475,7 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
             # -- tick: one synchronisation, stats line, NaN check --------------------------------------
             dt, wait_share = timer.read(sync)
             distributed.all_reduce_sum(d, acc)
-            bad = torch.tensor([guard.first_bad.item() + 1], device=device)  # 0 means "none"
-            if d.enabled:
-                import torch.distributed as tdist
-
-                tdist.all_reduce(bad, op=tdist.ReduceOp.MAX)
-            if int(bad.item()) > 0:
-                bar.close()
-                where = (
-                    f"the last good snapshot {last_snap} is kept"
-                    if last_snap
-                    else "no snapshot was written yet"
-                )
-                raise UserError(
-                    f"non-finite loss at step {int(bad.item()) - 1} (about kimg {counters['nimg'] / 1000:.3f}): "
-                    f"training stopped; {where}; try a lower --lr or --precision fp32 and --resume auto"
-                )
+            stop_if_nonfinite(guard, d, counters["nimg"], last_snap)  # the finally closes the bar
             means = (acc / (acc_steps * d.world_size)).tolist()
             counters["tick"] += 1
             counters["time_s"] = time.perf_counter() - t_start

@@ -170,9 +170,11 @@ class ShardLoader:
             persistent_workers=workers > 0,
             pin_memory=pin_memory,
             prefetch_factor=4 if workers > 0 else None,
+            # Workers start from a clean forkserver process, not a fork of this one: a child forked
+            # after the parent used OpenCV's or OpenMP's thread pools can hang in its first call
+            # into them. The price is a one-off import of torch and cv2 per (persistent) worker.
+            multiprocessing_context="forkserver" if workers > 0 else None,
         )
-        # No cv2.setNumThreads in the workers: after fork it deadlocks once the parent has used
-        # OpenCV's thread pool (tests/test_loader.py checks this).
 
     @property
     def batch_size(self) -> int:
