@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from prep.commands import canny, crawl, faces, repro, sample_site, show, tags, verify
+from prep.commands import canny, crawl, faces, repro, report, sample_site, show, tags, verify
 from prep.errors import UserError
 
 app = typer.Typer(
@@ -30,6 +30,7 @@ app.command("tags")(tags.main)
 app.command("canny")(canny.main)
 app.command("verify")(verify.main)
 app.command("show")(show.main)
+app.command("report")(report.main)
 app.command("repro")(repro.repro)
 app.command("status")(repro.status)
 app.command("dag")(repro.dag)
