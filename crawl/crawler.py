@@ -20,10 +20,11 @@ import requests
 
 from crawl import cursor
 from crawl.api import ApiError, NotBooruError, Post, list_url, parse_posts
-from crawl.download import Fetched, existing_file, fetch_image, hash_file, image_relpath, sniff
+from crawl.download import SNIFF_BYTES, Fetched, existing_file, fetch_image, image_relpath, sniff
 from crawl.http import FetchError, HttpClient, HttpConfig, RetryableBody, origin
 from crawl.store import Store
 from prep.errors import UserError
+from prep.shards import file_md5
 from schemas.crawl import STATUS_DUPLICATE, STATUS_FILTERED, STATUS_OK
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
@@ -280,9 +281,9 @@ class Crawler:
         found = existing_file(self.cfg.out, post.id)
         if found is not None:
             with open(found, "rb") as f:
-                ext = sniff(f.read(16))
+                ext = sniff(f.read(SNIFF_BYTES))
             if ext is not None:
-                md5, size = hash_file(found)
+                md5, size = file_md5(found)
                 return Fetched(found, ext, md5, size, is_part=False)
             found.unlink()
         return fetch_image(self.client, url, self.cfg.out, post.id, self.cfg.max_bytes)
@@ -390,6 +391,7 @@ class Crawler:
             "failures": dict(sorted(self.failures.items())),
             "http_requests": self.client.stats["requests"],
             "http_retries": self.client.stats["retries"],
+            "http_host_pauses": self.client.stats["host_pauses"],
             "removed_part_files": self.store.removed_parts,
             "elapsed_s": round(elapsed, 3),
             "manifest_rows": len(self.store.rows),

@@ -14,25 +14,19 @@ from pathlib import Path
 import requests
 
 from crawl.http import FetchError, HttpClient, read_limited
+from prep.images import sniff_format
 
-_SIGNATURES: list[tuple[bytes, str]] = [
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-]
-IMAGE_EXTS = ("png", "jpg", "gif", "webp")
-SNIFF_BYTES = 16
+IMAGE_EXTS = ("png", "jpg", "gif", "webp", "bmp")
+SNIFF_BYTES = 32  # enough for every signature prep.images.sniff_format checks (BMP needs 26)
 
 
 def sniff(head: bytes) -> str | None:
-    """The image type of a file from its first bytes (png, jpg, gif, webp), else None."""
-    for magic, ext in _SIGNATURES:
-        if head.startswith(magic):
-            return ext
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    return None
+    """The file extension for an image from its first bytes (png, jpg, gif, webp, bmp), else None.
+
+    The same test as `prep.images.sniff_format`, which later stages decode by.
+    """
+    fmt = sniff_format(head)
+    return "jpg" if fmt == "jpeg" else fmt
 
 
 def image_relpath(post_id: int, ext: str) -> str:
@@ -63,16 +57,6 @@ class Fetched:
     md5: str
     size: int
     is_part: bool
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    h = hashlib.md5()
-    n = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
 
 
 def fetch_image(client: HttpClient, url: str, out: Path, post_id: int, max_bytes: int) -> Fetched:

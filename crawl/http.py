@@ -2,6 +2,8 @@
 
 Retried: connection errors, timeouts, truncated bodies, 5xx and 429 (honouring `Retry-After`).
 Not retried: any other 4xx. Redirects are followed by hand so that one to another host is refused.
+A 429 or 503 is the host asking us to back off, so it pauses the host's limiter: every thread
+waits out the `Retry-After` (or the backoff delay), not just the one that got the answer.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ class FetchError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
 
+    @property
+    def host_wide(self) -> bool:
+        """Whether the answer asks the whole host to back off (429 Too Many Requests, 503 Unavailable)."""
+        return self.reason in ("http_429", "http_503")
+
 
 class RetryableBody(FetchError):
     """Raised by a body handler for a body worth fetching again (truncated, empty page...)."""
@@ -46,31 +53,56 @@ class RetryableBody(FetchError):
 
 
 class RateLimiter:
-    """A token bucket: at most `rate` acquisitions per second on average, bursts of `burst`.
+    """A token bucket: at most `rate` acquisitions per second on average, bursts of `burst`,
+    and none at all before a pause set with `pause_until` has run out.
 
-    `rate <= 0` means unlimited. Thread-safe: callers sleep outside the lock.
+    `rate <= 0` means no rate limit (pauses still hold). Thread-safe: callers sleep outside the lock.
+    `clock` and `sleep` can be replaced together (tests); they default to the real ones.
     """
 
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = rate
         self.burst = max(1.0, burst)
+        self._clock = clock
+        self._sleep = sleep
         self._tokens = self.burst
-        self._last = time.monotonic()
+        self._last = clock()
+        self._paused_until = float("-inf")
         self._lock = threading.Lock()
 
+    @property
+    def paused_until(self) -> float:
+        """The clock time before which `acquire` blocks (-inf when never paused)."""
+        return self._paused_until
+
+    def pause_until(self, when: float) -> None:
+        """Block every acquisition until clock time `when`; an earlier pause never shortens a later one."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, when)
+
     def acquire(self) -> None:
-        if self.rate <= 0:
-            return
         while True:
             with self._lock:
-                now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                now = self._clock()
+                if now < self._paused_until:
+                    wait = self._paused_until - now
+                elif self.rate <= 0:
                     return
-                wait = (1.0 - self._tokens) / self.rate
-            time.sleep(wait)
+                else:
+                    # no tokens pile up during a pause: after it, requests resume at `rate`
+                    self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+                    self._last = now
+                    if self._tokens >= 1.0:
+                        self._tokens -= 1.0
+                        return
+                    wait = (1.0 - self._tokens) / self.rate
+            self._sleep(wait)
 
 
 @dataclass
@@ -88,18 +120,24 @@ class HttpConfig:
 class HttpClient:
     """requests with per-host rate limits, retries and same-host redirects; safe to share by threads."""
 
-    def __init__(self, config: HttpConfig | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        config: HttpConfig | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config or HttpConfig()
         self._sleep = sleep
+        self._clock = clock
         self._limiters: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
-        self.stats = {"requests": 0, "retries": 0}
+        self.stats = {"requests": 0, "retries": 0, "host_pauses": 0}
 
     def limiter(self, host: str) -> RateLimiter:
         with self._lock:
             if host not in self._limiters:
-                self._limiters[host] = RateLimiter(self.config.rate)
+                self._limiters[host] = RateLimiter(self.config.rate, clock=self._clock, sleep=self._sleep)
             return self._limiters[host]
 
     def _session(self) -> requests.Session:
@@ -131,6 +169,11 @@ class HttpClient:
                 attempt += 1
                 with self._lock:
                     self.stats["retries"] += 1
+                if e.host_wide:
+                    # every thread waits for this host, this one included (its own sleep covers it)
+                    self.limiter(origin(url)).pause_until(self._clock() + delay)
+                    with self._lock:
+                        self.stats["host_pauses"] += 1
                 self._sleep(delay)
 
     def _once(self, url: str, handle: Callable[[requests.Response], T], stream: bool) -> T:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from crawl.cursor import Interval
-from prep.atomic import atomic_write_json, atomic_write_parquet, remove_stale_temporaries
+from prep.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir, remove_stale_temporaries
 from prep.errors import UserError
 from schemas.crawl import POSTS_SCHEMA, STATUS_OK
 
@@ -42,15 +42,7 @@ class Store:
 
     def open(self) -> None:
         """Check --out is writable, clean up after a killed run, load rows and compact the journal."""
-        try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            probe = self.out / f".write-probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as e:
-            raise UserError(
-                f"--out {self.out} is not writable ({e.strerror or e}); choose another folder"
-            ) from None
+        ensure_out_dir(self.out)
         self._lock_out()
         remove_stale_temporaries(self.out)
         images = self.out / "images"

@@ -1,4 +1,9 @@
-"""Write files so that readers never see half of them: temporary name in the same folder, fsync, rename."""
+"""Write files so that readers never see half of them: temporary name in the same folder, fsync, rename.
+
+With `fsync` (the default) the folder is fsynced after the rename too, so that once `atomic_open`
+returns the new file is durable under its final name: a file written after it can never survive a
+power loss that this one did not (prep.shardjob's done-records rely on that order).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from prep.errors import UserError
 
 
 @contextlib.contextmanager
@@ -26,10 +33,26 @@ def atomic_open(path: str | Path, mode: str = "wb", fsync: bool = True) -> Itera
             if fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+        if fsync:
+            fsync_dir(path.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make the entries of `folder` (a rename into it) durable; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: no O_RDONLY on folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a folder; the rename is still done
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read_umask() -> int:
@@ -75,3 +98,23 @@ def remove_stale_temporaries(folder: str | Path) -> int:
             p.unlink()
             n += 1
     return n
+
+
+def ensure_out_dir(path: str | Path, option: str = "--out") -> Path:
+    """Create the output folder `path` if needed and check that files can be written in it.
+
+    Raises UserError naming `option` (a file in the way, no permission, a read-only disk...).
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: exists and is not a folder; choose another {option}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(
+            f"{option} {path} is not writable ({e.strerror or e}); choose another folder"
+        ) from None
+    return path

@@ -362,7 +362,10 @@ def face_items(src: Path) -> tuple[list[tuple[int, str]], dict[str, tuple[str, i
         except (ValueError, json.JSONDecodeError) as e:
             raise UserError(f"--src {src}: unreadable shards.json ({e}); rerun `prep faces`") from e
     else:
-        infos = [shard_info(p) for p in sorted(src.glob("*.tar"))]
+        try:
+            infos = [shard_info(p) for p in sorted(src.glob("*.tar"))]
+        except (tarfile.TarError, OSError, EOFError) as e:
+            raise UserError(f"--src {src}: a shard cannot be read ({e}); rerun `prep faces`") from None
     missing = [i.url for i in infos if not (src / i.url).is_file()]
     if missing:
         raise UserError(f"--src {src}: shards.json lists missing shard(s) {missing[:3]}; rerun `prep faces`")
@@ -408,7 +411,7 @@ def run_canny(
     workers: int = 1,
 ) -> dict[str, Any]:
     """`prep canny`: write line-art shards, `shards.json`, `lineart.parquet`, `_stats.json`; returns stats."""
-    from prep.atomic import atomic_write_json, atomic_write_parquet
+    from prep.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir
     from prep.stats import write_stats
     from prep.tags import load_vocab
     from schemas.lineart import LINEART_SCHEMA
@@ -425,6 +428,7 @@ def run_canny(
     if out.resolve() == src.resolve():
         raise UserError(f"--out {out}: must differ from --src")
     vocab = load_vocab(vocab_path)
+    ensure_out_dir(out)
     t0 = time.perf_counter()
     if kind == "faces":
         pairs, ids = face_items(src)

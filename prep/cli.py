@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from prep.commands import canny, crawl, faces, repro, report, sample_site, show, tags, verify
+from prep.commands import canny, crawl, faces, report, repro, sample_site, show, tags, verify
 from prep.errors import UserError
 
 app = typer.Typer(

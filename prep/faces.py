@@ -319,7 +319,7 @@ def run_faces(
     """The whole stage: shards, faces.parquet, shards.json and _stats.json under `out`; returns the stats."""
     import cv2
 
-    from prep.atomic import atomic_write_parquet
+    from prep.atomic import atomic_write_parquet, ensure_out_dir
     from prep.cascade import load_cascade, resolve_cascade, sha256_file
     from prep.shardjob import run_shard_jobs
     from prep.shards import shard_name
@@ -336,12 +336,12 @@ def run_faces(
     items = load_sources(src)
     cascade_file = resolve_cascade(cascade)
     load_cascade(cascade_file)  # fail early, in the main process, on a file OpenCV cannot read
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+    ensure_out_dir(out)
 
+    # The cascade is identified by its content and each source by its path relative to --src, so
+    # moving --src or the cascade file keeps every finished shard (paths go in as context).
+    context = {"src": str(src.resolve()), "cascade": str(cascade_file.resolve())}
     params = {
-        "src": str(src.resolve()),
-        "cascade": str(cascade_file.resolve()),
         "cascade_sha256": sha256_file(cascade_file),
         "size": opts.size,
         "margin": opts.margin,
@@ -360,9 +360,11 @@ def run_faces(
         shard_size,
         process_chunk,
         params,
-        item_id=lambda it: (it["id"], it["file_md5"], it["path"]),
+        # tags and rating go into each sample's JSON, so a retagged post is recomputed too
+        item_id=lambda it: (it["id"], it["file_md5"], it["path"], it["tags"], it["rating"]),
         workers=workers,
         desc="faces",
+        context=context,
     )
     elapsed = time.perf_counter() - t0
 
@@ -390,25 +392,14 @@ def run_faces(
         "chunks": run.chunks_total,
         "elapsed_s": round(elapsed, 3),
         # Over the chunks computed in this run (resumed ones took no time).
-        "images_per_s": round(
-            _computed_sources(items, shard_size, run.chunks_skipped, run.chunks_total) / elapsed, 2
-        )
-        if elapsed > 0
-        else 0.0,
+        "images_per_s": round(run.items_computed / elapsed, 2) if elapsed > 0 else 0.0,
         "workers": workers,
         "shard_size": shard_size,
         "reduction": round(reduction(opts.min_face, opts.scale_factor), 4),
-        "options": {k: v for k, v in params.items() if k not in ("src", "cascade")},
+        "options": params,
     }
     write_stats(out, "faces", stats)
     return stats
-
-
-def _computed_sources(items: list[Any], shard_size: int, skipped: int, total: int) -> int:
-    """Approximate count of sources processed in this run (the skipped chunks are full ones)."""
-    if total == 0:
-        return 0
-    return max(0, len(items) - skipped * shard_size) if skipped < total else 0
 
 
 def _rows_table(rows: list[dict[str, Any]], schema: Any) -> Any:

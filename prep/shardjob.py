@@ -6,7 +6,19 @@ then a small done-record (`.<prefix>-<i:06d>.done.json`: the shard's index entry
 rows, its counters and a fingerprint of the chunk's input and the stage's params). A rerun skips
 every chunk whose done-record matches, so a killed run resumes at shard granularity, and a
 changed input or param recomputes only the chunks it touches. A chunk that yields no samples
-writes no shard (never an empty tar), only its done-record.
+writes no shard (never an empty tar), only its done-record. What only locates the input (folder
+paths, in `context`) is passed to the work function but kept out of the fingerprint, so moving
+the input folder does not recompute anything.
+
+Why resume trusts a done-record after comparing the shard's size only, not its md5: the shard is
+written to a temporary name, fsynced, renamed, and the rename made durable (the folder fsynced,
+see prep.atomic) before the done-record is even created, and the done-record is itself written
+the same way. So once a done-record exists after a crash or power loss, the shard it names is
+complete on disk; the failure the md5 would catch (a shard of zeros left by a rename that reached
+the disk before the data) cannot happen in this order. The size check catches the shard being
+deleted or replaced since. An md5 would cost reading every finished shard on every rerun (GBs for
+raw-size line art) to guard only against later damage by something else (bit rot, a hand edit),
+which is what `prep verify` is for.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ import json
 import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +55,7 @@ class ShardRun:
     counters: Counter[str]
     chunks_total: int
     chunks_skipped: int
+    items_computed: int = 0  # items in the chunks computed by this run (not resumed)
 
 
 WorkFn = Callable[..., ChunkResult]
@@ -75,10 +88,10 @@ def _load_done(out: Path, prefix: str, index: int, fp: str) -> dict[str, Any] | 
 
 
 def _run_chunk(
-    out: str, prefix: str, index: int, fp: str, work_fn: WorkFn, items: Sequence[Any], params: dict[str, Any]
+    out: str, prefix: str, index: int, fp: str, work_fn: WorkFn, items: Sequence[Any], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """Worker side: process one chunk, write its shard (if any samples) and its done-record."""
-    result = work_fn(items, **params)
+    result = work_fn(items, **kwargs)
     out_path = Path(out)
     shard = None
     if result.samples:
@@ -119,18 +132,25 @@ def run_shard_jobs(
     workers: int = 1,
     desc: str = "shards",
     index_name: str | None = None,
+    context: dict[str, Any] | None = None,
 ) -> ShardRun:
     """Process `items` in chunks of `shard_size` into shards under `out`, resuming finished chunks.
 
-    `work_fn(items, **params)` must be a module-level function (it runs in worker processes) and
-    deterministic. `item_id(item)` gives what identifies an item's input for the fingerprint
-    (e.g. `(post_id, file_md5)`). Shards, done-records and chunk indices beyond this run's
-    chunks (left by an earlier, larger run) are removed. Finally `shards.json` is written.
+    `work_fn(items, **params, **context)` must be a module-level function (it runs in worker
+    processes) and deterministic. `params` are what the output depends on and go into each
+    chunk's fingerprint; `context` holds what must not change the output, only where the input is
+    (e.g. the source folder), and stays out of it. `item_id(item)` gives what identifies an item's
+    input for the fingerprint (e.g. `(post_id, file_md5, relative_path)`). Shards, done-records
+    and chunk indices beyond this run's chunks (left by an earlier, larger run) are removed.
+    Finally `shards.json` is written.
     """
     from tqdm import tqdm
 
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
+    if clash := sorted(set(params) & set(context or {})):
+        raise ValueError(f"{clash} given both as params and as context")
+    kwargs = {**params, **(context or {})}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
@@ -150,7 +170,7 @@ def run_shard_jobs(
     with tqdm(total=len(chunks), initial=skipped, desc=desc, unit="shard", dynamic_ncols=True) as bar:
         if workers <= 1 or len(todo) <= 1:
             for index, fp in todo:
-                records[index] = _run_chunk(str(out), prefix, index, fp, work_fn, chunks[index], params)
+                records[index] = _run_chunk(str(out), prefix, index, fp, work_fn, chunks[index], kwargs)
                 bar.update(1)
         else:
             # spawn, not fork: a child forked after the parent used OpenCV's thread pool can deadlock
@@ -158,12 +178,10 @@ def run_shard_jobs(
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
                 futures = {
                     pool.submit(
-                        _run_chunk, str(out), prefix, index, fp, work_fn, chunks[index], params
+                        _run_chunk, str(out), prefix, index, fp, work_fn, chunks[index], kwargs
                     ): index
                     for index, fp in todo
                 }
-                from concurrent.futures import as_completed
-
                 for fut in as_completed(futures):
                     records[futures[fut]] = fut.result()
                     bar.update(1)
@@ -178,7 +196,8 @@ def run_shard_jobs(
         rows.extend(record["rows"])
         counters.update(record["counters"])
     write_index(out, shards, name=index_name or prefix)
-    return ShardRun(shards, rows, counters, chunks_total=len(chunks), chunks_skipped=skipped)
+    computed = sum(len(chunks[index]) for index, _ in todo)
+    return ShardRun(shards, rows, counters, len(chunks), skipped, items_computed=computed)
 
 
 def _remove_beyond(out: Path, prefix: str, n_chunks: int) -> None:

@@ -83,11 +83,20 @@ def write_shard(path: str | Path, samples: Iterable[Sample]) -> ShardInfo:
 def shard_info(path: str | Path) -> ShardInfo:
     """Compute the index entry of an existing shard (counts samples by distinct key)."""
     path = Path(path)
-    data = path.read_bytes()
-    keys = {name.split(".", 1)[0] for name, _ in iter_tar_members(path)}
-    return ShardInfo(
-        url=path.name, nsamples=len(keys), filesize=len(data), md5sum=hashlib.md5(data).hexdigest()
-    )
+    md5, size = file_md5(path)
+    keys = {os.path.basename(name).split(".", 1)[0] for name, _ in iter_tar_members(path)}
+    return ShardInfo(url=path.name, nsamples=len(keys), filesize=size, md5sum=md5)
+
+
+def file_md5(path: str | Path) -> tuple[str, int]:
+    """(md5 hex digest, size in bytes) of a file, read in blocks."""
+    h = hashlib.md5()
+    size = 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+            size += len(block)
+    return h.hexdigest(), size
 
 
 def iter_tar_members(path: str | Path) -> Iterator[tuple[str, bytes]]:

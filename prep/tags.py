@@ -240,7 +240,7 @@ def run_tags(
     src: str | Path, out: str | Path, top: int, min_count: int, exclude_meta: bool
 ) -> dict[str, Any]:
     """`prep tags`: build `<out>/vocab.json` and `<out>/_stats.json`; returns the statistics."""
-    from prep.atomic import atomic_write_json
+    from prep.atomic import atomic_write_json, ensure_out_dir
     from prep.stats import write_stats
 
     if top < 1:
@@ -256,7 +256,7 @@ def run_tags(
         raise UserError(
             f"no tag is in at least --min-count {min_count} of the {stats['source_posts']} posts; lower --min-count"
         )
-    out = Path(out)
+    out = ensure_out_dir(out)
     atomic_write_json(out / VOCAB_NAME, vocab.to_json())
     covered = sum(1 for tags in tag_lists if any(t in vocab.index for t in tags))
     stats.update(

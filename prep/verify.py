@@ -6,6 +6,10 @@ sample-count mismatch with the index, a tar that cannot be read, a tar member th
 lacking a field the others have, a field that does not decode (image, `.npy`, `.json`), a
 `line.png` that is not one channel, line-art JSON that does not match schemas.lineart, and a
 `*.tar` in the folder that the index does not list.
+
+Each shard is read once, as a stream: its md5 is computed from the same bytes the tar reader
+consumes, and only one sample is held in memory at a time, so raw-size shards cost no more
+memory than their largest sample.
 """
 
 from __future__ import annotations
@@ -13,10 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from prep.errors import UserError
 
@@ -49,49 +53,76 @@ class Report:
         return not self.problems
 
 
-def _members(data: bytes, shard: str, problems: list[Problem]) -> Iterator[tuple[str, bytes]]:
-    """Yield (name, bytes) of the tar's regular files; reports other members and read errors."""
-    import io
+class _HashingReader:
+    """A read-only file wrapper that hashes and counts every byte read through it."""
 
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.md5 = hashlib.md5()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self.md5.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the tar reader left: end-of-archive blocks, or the rest after an error."""
+        while self.read(1 << 20):
+            pass
+
+
+def _members(f: _HashingReader, shard: str, problems: list[Problem]) -> Iterator[tuple[str, bytes]]:
+    """Yield (name, bytes) of the tar's regular files one at a time, reading the file once, in order.
+
+    Reports other members and read errors. Only one member is in memory at a time.
+    """
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        with tarfile.open(fileobj=f, mode="r|") as tar:  # type: ignore[call-overload]
             for m in tar:
                 if not m.isfile():
                     problems.append(Problem(shard, None, f"tar member {m.name!r} is not a regular file"))
                     continue
-                f = tar.extractfile(m)
-                assert f is not None
-                yield m.name, f.read()
+                member = tar.extractfile(m)
+                assert member is not None
+                yield m.name, member.read()
     except (tarfile.TarError, EOFError, OSError) as e:
         problems.append(Problem(shard, None, f"unreadable tar: {e}"))
 
 
-def _group(shard: str, data: bytes, problems: list[Problem]) -> list[tuple[str, dict[str, bytes]]]:
-    """Group members into samples, reporting members outside a sample and split or repeated fields."""
-    samples: list[tuple[str, dict[str, bytes]]] = []
+def _samples(
+    shard: str, members: Iterable[tuple[str, bytes]], problems: list[Problem]
+) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Group members into samples as they stream by, reporting members outside a sample and split or
+    repeated fields. A sample is yielded once its last member is read: one sample in memory at a time."""
+    key: str | None = None
+    files: dict[str, bytes] = {}
     done: set[str] = set()
-    for name, content in _members(data, shard, problems):
+    for name, content in members:
         base = name.rsplit("/", 1)[-1]
-        key, dot, ext = base.partition(".")
-        if not key or not dot or not ext:
+        k, dot, ext = base.partition(".")
+        if not k or not dot or not ext:
             problems.append(
                 Problem(shard, None, f"tar member {name!r} is outside a sample (not <key>.<ext>)")
             )
             continue
-        if samples and samples[-1][0] == key:
-            files = samples[-1][1]
+        if k == key:
             if ext in files:
-                problems.append(Problem(shard, key, f"field {ext!r} appears twice"))
+                problems.append(Problem(shard, k, f"field {ext!r} appears twice"))
             files[ext] = content
             continue
-        if key in done:
+        if k in done:
             problems.append(
-                Problem(shard, key, f"tar member {name!r} is separated from the rest of its sample")
+                Problem(shard, k, f"tar member {name!r} is separated from the rest of its sample")
             )
             continue
-        done.add(key)
-        samples.append((key, {ext: content}))
-    return samples
+        if key is not None:
+            yield key, files
+        done.add(k)
+        key, files = k, {ext: content}
+    if key is not None:
+        yield key, files
 
 
 def check_sample(key: str, files: dict[str, bytes], lineart_spec: dict[str, str] | None) -> list[str]:
@@ -132,7 +163,7 @@ def check_sample(key: str, files: dict[str, bytes], lineart_spec: dict[str, str]
 
 
 def _load_index(folder: Path, report: Report) -> list[Any]:
-    from prep.shards import INDEX_NAME, read_index, shard_info
+    from prep.shards import INDEX_NAME, ShardInfo, file_md5, read_index, shard_info
 
     if (folder / INDEX_NAME).is_file():
         try:
@@ -141,14 +172,56 @@ def _load_index(folder: Path, report: Report) -> list[Any]:
             report.problems.append(Problem(INDEX_NAME, None, f"unreadable index: {e}"))
     else:
         report.problems.append(Problem(INDEX_NAME, None, "missing: the shards cannot be checked against it"))
-    return [shard_info(p) for p in sorted(folder.glob("*.tar"))]
+    infos = []
+    for p in sorted(folder.glob("*.tar")):
+        try:
+            infos.append(shard_info(p))
+        except (tarfile.TarError, EOFError, OSError):  # checked like the others: the check reports it
+            md5, size = file_md5(p)
+            infos.append(ShardInfo(p.name, 0, size, md5))
+    return infos
+
+
+def _check_shard(
+    path: Path, info: Any, seen: dict[str, str], expected: tuple[str, ...] | None, report: Report
+) -> tuple[str, ...] | None:
+    """Check one shard against its index entry, decoding every sample; returns the expected fields."""
+    from schemas.lineart import LINEART_SAMPLE
+
+    problems: list[Problem] = []
+    n_samples = 0
+    with open(path, "rb") as raw:
+        f = _HashingReader(raw)
+        for key, files in _samples(info.url, _members(f, info.url, problems), problems):
+            n_samples += 1
+            if key in seen:
+                problems.append(Problem(info.url, key, f"key also used in {seen[key]}"))
+            seen.setdefault(key, info.url)
+            if expected is None:
+                expected = tuple(files)
+            elif missing := [e for e in expected if e not in files]:
+                problems.append(Problem(info.url, key, f"missing field(s) {missing}"))
+            spec = LINEART_SAMPLE if "line.png" in files else None
+            problems += [Problem(info.url, key, m) for m in check_sample(key, files, spec)]
+        f.drain()
+    report.samples += n_samples
+    # the file-level findings first, then what the samples showed
+    if f.size != info.filesize:
+        report.problems.append(Problem(info.url, None, f"size {f.size} != {info.filesize} in shards.json"))
+    md5 = f.md5.hexdigest()
+    if md5 != info.md5sum:
+        report.problems.append(Problem(info.url, None, f"md5 {md5} != {info.md5sum} in shards.json"))
+    report.problems += problems
+    if n_samples != info.nsamples:
+        report.problems.append(
+            Problem(info.url, None, f"{n_samples} samples, shards.json says {info.nsamples}")
+        )
+    return expected
 
 
 def verify_dir(folder: str | Path, progress: bool = True) -> Report:
     """Check every shard of `folder` against `shards.json` and decode every sample."""
     from tqdm import tqdm
-
-    from schemas.lineart import LINEART_SAMPLE
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -169,29 +242,6 @@ def verify_dir(folder: str | Path, progress: bool = True) -> Report:
         if not path.is_file():
             report.problems.append(Problem(info.url, None, "listed in shards.json but missing"))
             continue
-        data = path.read_bytes()
-        if len(data) != info.filesize:
-            report.problems.append(
-                Problem(info.url, None, f"size {len(data)} != {info.filesize} in shards.json")
-            )
-        md5 = hashlib.md5(data).hexdigest()
-        if md5 != info.md5sum:
-            report.problems.append(Problem(info.url, None, f"md5 {md5} != {info.md5sum} in shards.json"))
-        samples = _group(info.url, data, report.problems)
-        if len(samples) != info.nsamples:
-            report.problems.append(
-                Problem(info.url, None, f"{len(samples)} samples, shards.json says {info.nsamples}")
-            )
-        for key, files in samples:
-            report.samples += 1
-            if key in seen:
-                report.problems.append(Problem(info.url, key, f"key also used in {seen[key]}"))
-            seen.setdefault(key, info.url)
-            if expected is None:
-                expected = tuple(files)
-            elif missing := [e for e in expected if e not in files]:
-                report.problems.append(Problem(info.url, key, f"missing field(s) {missing}"))
-            spec = LINEART_SAMPLE if "line.png" in files else None
-            report.problems += [Problem(info.url, key, m) for m in check_sample(key, files, spec)]
+        expected = _check_shard(path, info, seen, expected, report)
     report.fields = expected or ()
     return report

@@ -265,6 +265,11 @@ def test_cli_errors(tmp_path, vocab_path, faces_dir):
         assert len(lines) == 1 and lines[0].startswith("prep: error: ") and needle in lines[0], lines
         assert "Traceback" not in res.stderr
     assert not (tmp_path / "out").exists()
+    (tmp_path / "file").write_text("in the way")
+    for out in (tmp_path / "file", tmp_path / "file" / "sub"):
+        res = run_cli("prep", "canny", "--src", str(faces_dir), "--vocab", str(vocab_path), "--out", str(out))
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and f"--out {out}" in lines[0], res.stderr
 
 
 @pytest.mark.slow

@@ -139,6 +139,20 @@ def test_sniff_and_layout():
     assert sniff(b"GIF89a....") == "gif"
     assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "webp"
     assert sniff(b"<!DOCTYPE html>") is None and sniff(b"") is None
+    # the crawler accepts exactly what the later stages decode (prep.images.sniff_format)
+    import io
+
+    from PIL import Image
+
+    from crawl.download import SNIFF_BYTES
+    from prep.images import sniff_format
+
+    for fmt, ext in (("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("WEBP", "webp"), ("BMP", "bmp")):
+        buf = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(buf, fmt)
+        head = buf.getvalue()[:SNIFF_BYTES]
+        assert sniff(head) == ext and sniff_format(head) in (ext, "jpeg")
+    assert sniff(b"BM not really a bitmap, just text") is None
     assert image_relpath(1234567, "png") == "images/567/1234567.png"
     assert image_relpath(5, "jpg") == "images/005/5.jpg"
 

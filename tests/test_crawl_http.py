@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crawl.download import fetch_image, part_path
-from crawl.http import FetchError, HttpClient, HttpConfig, RateLimiter
+from crawl.http import FetchError, HttpClient, HttpConfig, RateLimiter, origin
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
@@ -23,6 +23,7 @@ class Scripted:
     def __init__(self) -> None:
         self.script: dict[str, list[tuple[int, dict[str, str], bytes] | str]] = {}
         self.log: list[tuple[str, str]] = []  # (path, user agent)
+        self.arrivals: list[tuple[str, float]] = []  # (path, time.monotonic() on arrival)
         self.lock = threading.Lock()
         site = self
 
@@ -32,6 +33,7 @@ class Scripted:
             def do_GET(self) -> None:
                 with site.lock:
                     site.log.append((self.path, self.headers.get("User-Agent", "")))
+                    site.arrivals.append((self.path, time.monotonic()))
                     steps = site.script.get(self.path, [(404, {}, b"nope")])
                     step = steps.pop(0) if len(steps) > 1 else steps[0]
                 if step == "drop":
@@ -88,10 +90,26 @@ def srv() -> Iterator[Scripted]:
     s.close()
 
 
+class FastTime:
+    """A clock that jumps over the sleeps it is asked for (recording them) after a short real nap."""
+
+    def __init__(self, sleeps: list[float] | None = None) -> None:
+        self.sleeps = sleeps if sleeps is not None else []
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def sleep(self, s: float) -> None:
+        self.sleeps.append(s)
+        self.offset += s
+        time.sleep(min(s, 0.05))
+
+
 def client(sleeps: list[float] | None = None, **kw: float) -> HttpClient:
     cfg = HttpConfig(rate=0, backoff=0.01, timeout=kw.pop("timeout", 5.0), retries=int(kw.pop("retries", 3)))
-    record = sleeps.append if sleeps is not None else (lambda s: None)
-    return HttpClient(cfg, sleep=lambda s: (record(s), time.sleep(min(s, 0.05)))[1])
+    fast = FastTime(sleeps)
+    return HttpClient(cfg, sleep=fast.sleep, clock=fast.now)
 
 
 def test_retries_5xx_and_429_honouring_retry_after(srv):
@@ -100,6 +118,7 @@ def test_retries_5xx_and_429_honouring_retry_after(srv):
     assert client(sleeps).fetch(srv.url + "/a", lambda r: r.content) == b"ok"
     assert srv.hits("/a") == 3
     assert sleeps[1] == 7.0 and sleeps[0] < 1  # backoff, then the server's Retry-After
+    assert len(sleeps) == 2  # the pause the 429 set on the host was over when this thread came back
 
 
 def test_gives_up_after_retries_and_never_retries_other_4xx(srv):
@@ -210,3 +229,74 @@ def test_rate_limit_is_per_host_and_shared_by_threads(srv):
     for t in threads:
         t.join()
     assert srv.hits("/t") == 9 and time.monotonic() - t0 >= 8 / 40 - 0.01
+
+
+def test_rate_limiter_pause_holds_every_caller():
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        now[0] += s
+
+    unlimited = RateLimiter(rate=0, clock=lambda: now[0], sleep=sleep)
+    unlimited.pause_until(105.0)
+    unlimited.acquire()
+    assert now[0] == 105.0 and sleeps == [5.0]
+    unlimited.pause_until(103.0)  # an earlier deadline does not shorten (or renew) the pause
+    unlimited.acquire()
+    assert sleeps == [5.0] and unlimited.paused_until == 105.0
+
+    limited = RateLimiter(rate=2.0, clock=lambda: now[0], sleep=sleep)
+    limited.acquire()  # the one token of the burst
+    limited.pause_until(now[0] + 10)
+    sleeps.clear()
+    limited.acquire()
+    limited.acquire()
+    assert sleeps == [10.0, 0.5]  # the pause, then the rate again (no burst saved up during the pause)
+
+
+def test_429_and_503_pause_the_whole_host(srv):
+    """Other threads send nothing to a host while it has asked for a pause; other 5xx pause only their thread."""
+    srv.script["/busy"] = [(429, {"Retry-After": "1"}, b"slow down"), (200, {}, b"ok")]
+    srv.script["/other"] = [(200, {}, b"fine")]
+    srv.script["/down"] = [(503, {"Retry-After": "1"}, b"down"), (200, {}, b"up")]
+    srv.script["/bug"] = [(500, {}, b"oops"), (200, {}, b"ok")]
+    c = HttpClient(HttpConfig(rate=0, backoff=0.01, retries=3))
+    limiter = c.limiter(origin(srv.url))
+
+    for path, pauses in (("/busy", True), ("/down", True), ("/bug", False)):
+        srv.arrivals.clear()
+        got: list[bytes] = []
+        first = threading.Thread(
+            target=lambda p=path, got=got: got.append(c.fetch(srv.url + p, lambda r: r.content))
+        )
+        before = limiter.paused_until
+        first.start()
+        deadline = time.monotonic() + 10
+        while not [a for a in srv.arrivals if a[0] == path] and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if pauses:  # the others start once the client knows about the pause
+            while limiter.paused_until == before and time.monotonic() < deadline:
+                time.sleep(0.005)
+        others = [
+            threading.Thread(
+                target=lambda: [c.fetch(srv.url + "/other", lambda r: r.content) for _ in range(3)]
+            )
+            for _ in range(4)
+        ]
+        for t in others:
+            t.start()
+        for t in [first, *others]:
+            t.join(timeout=30)
+        assert len(got) == 1
+        refused_at = next(t for p, t in srv.arrivals if p == path)
+        after = [t for p, t in srv.arrivals if p == "/other"]
+        assert len(after) == 12
+        if pauses:
+            # a lower bound only: the pause began when the client read the answer, after it was sent
+            assert min(after) >= refused_at + 1.0, path
+            assert limiter.paused_until > before
+        else:
+            assert limiter.paused_until == before  # a 500 is this URL's trouble, not the host's
+    assert c.stats["host_pauses"] == 2

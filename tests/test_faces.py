@@ -312,6 +312,46 @@ def test_rerun_is_byte_identical_and_resumes(
             assert fresh[name] == before[name], name
 
 
+def test_moving_src_and_cascade_keeps_every_shard(
+    raw_store: Path, clean_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path, cascade_path: Path
+) -> None:
+    """The resume fingerprint holds the cascade's sha256 and src-relative paths, not where they are."""
+    import shutil
+
+    ref_out, proc = clean_run
+    assert proc.returncode == 0, proc.stderr
+    out = Path(shutil.copytree(ref_out, tmp_path / "out"))
+    src = Path(shutil.copytree(raw_store, tmp_path / "moved" / "raw"))
+    cascade = Path(shutil.copy(cascade_path, tmp_path / "elsewhere.xml"))
+    moved = _run_faces(src, out, "--workers", "1", cascade=cascade)
+    assert moved.returncode == 0, moved.stderr
+    stats = json.loads((out / "_stats.json").read_text())
+    assert stats["shards_resumed"] == stats["chunks"] == 4
+    assert "src" not in stats["options"] and "cascade" not in stats["options"]
+    ref, got = _tree(ref_out), _tree(out)
+    assert {k: v for k, v in got.items() if k != "_stats.json"} == {
+        k: v for k, v in ref.items() if k != "_stats.json"
+    }
+    # a retagged post is not resumed: its chunk alone is recomputed
+    table = pq.read_table(src / "posts.parquet")
+    rows = table.to_pylist()
+    first = min(r["id"] for r in rows if r["status"] == "ok")
+    for r in rows:
+        if r["id"] == first:
+            r["tags"] = [*r["tags"], "retagged"]
+    pq.write_table(validate_table(pa_table(rows, table.schema), POSTS_SCHEMA), src / "posts.parquet")
+    again = _run_faces(src, out, "--workers", "1", cascade=cascade)
+    assert again.returncode == 0, again.stderr
+    stats = json.loads((out / "_stats.json").read_text())
+    assert stats["shards_resumed"] == stats["chunks"] - 1 == 3
+
+
+def pa_table(rows: list[dict], schema: object) -> object:
+    import pyarrow as pa
+
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
 @pytest.mark.slow
 def test_resume_after_sigkill(
     raw_store: Path, clean_run: tuple[Path, subprocess.CompletedProcess], tmp_path: Path, cascade_path: Path
@@ -398,6 +438,14 @@ def test_not_a_cascade_is_a_user_error(tmp_path: Path, raw_store: Path) -> None:
         "prep", "faces", "--src", str(raw_store), "--out", str(tmp_path / "o"), "--cascade", str(fake)
     )
     assert proc.returncode == 2 and "cascade" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_out_in_the_way_is_a_user_error(tmp_path: Path, raw_store: Path, cascade_path: Path) -> None:
+    (tmp_path / "file").write_text("in the way")
+    for out in (tmp_path / "file", tmp_path / "file" / "sub"):
+        proc = _run_faces(raw_store, out, cascade=cascade_path)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and f"--out {out}" in lines[0], proc.stderr
 
 
 def test_process_chunk_counts_small_faces(tmp_path: Path, cascade_path: Path) -> None:

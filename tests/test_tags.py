@@ -156,3 +156,8 @@ def test_cli(raw, tmp_path):
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and needle in lines[0], res.stderr
     assert not (tmp_path / "bad").exists()
+    (tmp_path / "file").write_text("in the way")
+    for out in (tmp_path / "file", tmp_path / "file" / "sub"):
+        res = run_cli("prep", "tags", "--src", str(src), "--out", str(out), cwd=tmp_path)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and f"--out {out}" in lines[0], res.stderr

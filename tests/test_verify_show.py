@@ -132,11 +132,39 @@ def _size_md5(path: Path) -> tuple[int, str]:
     return len(data), hashlib.md5(data).hexdigest()
 
 
+def test_verify_streams_one_sample_at_a_time(tmp_path):
+    """A shard far bigger than one sample is checked without holding the shard in memory."""
+    import hashlib
+    import tracemalloc
+
+    blob = 2 << 20
+    samples = [(f"s{i}", {"bin": bytes([i]) * blob, "json": b"{}"}) for i in range(16)]
+    info = write_shard(tmp_path / "big-000000.tar", samples)
+    write_index(tmp_path, [info], name="big")
+    del samples
+    tracemalloc.start()
+    try:
+        report = verify_dir(tmp_path, progress=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.ok, report.problems
+    assert report.samples == 16 and info.filesize > 16 * blob
+    # a few copies of one sample (tarfile's stream buffers), far from the whole shard
+    assert peak < 6 * blob, f"peak {peak} bytes for a {info.filesize}-byte shard"
+    # the streamed md5 is the file's md5
+    assert info.md5sum == hashlib.md5((tmp_path / info.url).read_bytes()).hexdigest()
+
+
 def test_verify_bad_arguments(tmp_path):
     res = run_cli("prep", "verify", str(tmp_path / "nope"))
     assert res.returncode == 2 and res.stderr.startswith("prep: error: ") and "no such folder" in res.stderr
     res = run_cli("prep", "verify", str(tmp_path))
     assert res.returncode == 2 and "nothing to verify" in res.stderr
+    (tmp_path / "junk-000000.tar").write_bytes(b"not a tar at all" * 100)  # no shards.json either
+    res = run_cli("prep", "verify", str(tmp_path), "--no-progress")
+    assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
+    assert "junk-000000.tar: unreadable tar" in res.stdout + res.stderr
 
 
 def test_lineart_sheet_shows_line_and_colour(built, tmp_path):

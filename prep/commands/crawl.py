@@ -119,15 +119,19 @@ def main(
     if rate < 0:
         raise UserError("--rate must be >= 0 requests per second (0 = unlimited)")
     if not 1 <= concurrency <= 64:
-        raise UserError("--concurrency must be between 1 and 64")
+        raise UserError(f"--concurrency must be between 1 and 64, got {concurrency}")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise UserError(f"--page-size must be between 1 and {MAX_PAGE_SIZE}")
+        raise UserError(f"--page-size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     if variant not in ("original", "sample"):
         raise UserError(f"--variant must be 'original' or 'sample', not {variant!r}")
-    if min_side < 0 or max_bytes < 1:
-        raise UserError("--min-side must be >= 0 and --max-bytes >= 1")
-    if timeout <= 0 or retries < 0 or retry_backoff < 0:
-        raise UserError("--timeout must be > 0, --retries and --retry-backoff >= 0")
+    if min_side < 0:
+        raise UserError(f"--min-side must be 0 or more pixels, got {min_side}")
+    if max_bytes < 1:
+        raise UserError(f"--max-bytes must be at least 1, got {max_bytes}")
+    if timeout <= 0:
+        raise UserError(f"--timeout must be more than 0 seconds, got {timeout}")
+    if retries < 0 or retry_backoff < 0:
+        raise UserError(f"--retries and --retry-backoff must be 0 or more, got {retries} and {retry_backoff}")
     if not api_url.startswith(("http://", "https://")):
         raise UserError(f"--api-url must start with http:// or https://, got {api_url!r}")
     ratings = _parse_ratings(rating)

@@ -65,7 +65,7 @@ def main(
     It answers the same API as the real site (/index.php?page=dapi&s=post&q=index&json=1...) and
     serves images under /images/, /samples/ and /thumbnails/. Faults fire only on the first
     request for a URL, so a crawler that retries always gets everything. Point the crawler at
-    the printed URL, e.g. `prep crawl --site http://127.0.0.1:8000 ...`.
+    the printed URL, e.g. `prep crawl --api-url http://127.0.0.1:8000 --rate 0 ...`.
     """
     rates = {
         "--fault-429": fault_429,
