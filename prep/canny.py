@@ -386,7 +386,9 @@ def raw_items(src: Path, shard_size: int) -> list[dict[str, Any]]:
     try:
         table = pq.read_table(path, columns=cols)
     except (pa.ArrowInvalid, OSError, KeyError) as e:
-        raise UserError(f"{path}: not a crawl manifest with columns {cols} ({e})") from e
+        raise UserError(
+            f"{path}: not a crawl manifest with columns {cols} ({e}); rebuild it with `prep crawl` or fix --src"
+        ) from e
     posts = [r for r in table.to_pylist() if r["status"] == "ok" and r["path"]]
     if not posts:
         raise UserError(f"--src {src}: posts.parquet has no stored posts with status 'ok'; crawl some first")

@@ -231,7 +231,9 @@ def read_post_tags(src: str | Path) -> list[list[str]]:
     try:
         table = pq.read_table(path, columns=["tags", "status"])
     except (pa.ArrowInvalid, OSError, KeyError) as e:
-        raise UserError(f"{path}: not a crawl manifest with tags and status columns ({e})") from e
+        raise UserError(
+            f"{path}: not a crawl manifest with tags and status columns ({e}); rebuild it with `prep crawl` or fix --src"
+        ) from e
     ok = table.filter(pc.equal(table.column("status"), "ok"))
     return [t or [] for t in ok.column("tags").to_pylist()]
 

@@ -30,7 +30,9 @@ def read_lock(path: Path) -> dict[str, dict[str, Any]]:
         )
     stages = data.get("stages") or {}
     if not isinstance(stages, dict):
-        raise UserError(f"{path.name}: 'stages' must be a mapping")
+        raise UserError(
+            f"{path.name}: 'stages' must be a mapping; delete {path.name} and rerun `prep repro` to rebuild it"
+        )
     return stages
 
 

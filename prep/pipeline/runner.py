@@ -170,7 +170,10 @@ def _run_stage(
     outs = hash_paths(stage, [o.path for o in stage.outs], cache)
     absent = [p for p, info in outs.items() if info is None]
     if absent:
-        raise UserError(f"stage '{stage.name}' finished but did not create its output '{absent[0]}'")
+        raise UserError(
+            f"stage '{stage.name}' finished but did not create its output '{absent[0]}'; "
+            "fix the stage's cmd or its outs in dvc.yaml"
+        )
     deps = hash_paths(stage, stage.deps, cache)
     lock[stage.name] = stage_entry(stage.cmd, deps, stage.params, outs)  # type: ignore[arg-type]
     ordered = {n: lock[n] for n in pipeline.stages if n in lock}

@@ -84,10 +84,10 @@ def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSour
     if not fields:
         raise UserError("no fields requested from the shards (e.g. fields=('png',))")
     if not path.exists():
-        raise UserError(f"shard folder {path} does not exist; create it with `prep` or pass the right --data")
+        raise UserError(f"shard folder {path} does not exist; build it with `prep faces` / `prep canny` or pass the right --shards")
     if path.is_file():
         if path.suffix != ".tar":
-            raise UserError(f"{path} is not a shard (.tar) or a folder of shards")
+            raise UserError(f"--shards {path}: not a shard (.tar) or a folder of shards; pass the folder `prep faces` or `prep canny` wrote")
         paths, sizes = [path], [_count_samples(path)]
     else:
         paths, sizes = _list_shards(path)
@@ -100,7 +100,7 @@ def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSour
     try:
         first = _first_sample(first_path)
     except (OSError, tarfile.TarError) as e:
-        raise UserError(f"cannot read shard {first_path}: {e}") from e
+        raise UserError(f"cannot read shard {first_path}: {e}; check it with `prep verify {path}`") from e
     if first is None:
         raise UserError(f"shard {first_path} holds no samples although its index says it does; rebuild it")
     key, files = first
