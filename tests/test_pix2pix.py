@@ -491,3 +491,52 @@ def test_resume_with_another_vocabulary_is_refused(lineart_dir: Path, tmp_path: 
         write_shard(tar, samples)
     with pytest.raises(UserError, match="does not match the checkpoint"):
         train(tiny_options(other, out, steps=2, resume="auto"))
+
+
+# -- multi-process ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_uneven_shards(lineart_dir: Path, tmp_path: Path) -> None:
+    """torchrun with 2 CPU processes (gloo), shards of 30, 30 and 20 samples streamed by 1 worker each,
+    validation rows dropped from the stream; rank 0 alone validates, snapshots and writes."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from tests.conftest import ROOT
+    from train.engine.rundir import read_stats
+    from train.pix2pix import load_colorizer
+
+    out = tmp_path / "ddp"
+    cmd = [
+        str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "train",
+        "pix2pix", "--shards", str(lineart_dir), "--out", str(out), "--size", "32", "--ngf", "8", "--ndf", "8",
+        "--tags-mode", "embed", "--batch", "8", "--steps", "6", "--tick-kimg", "0.016", "--val-kimg", "0.024",
+        "--snap-kimg", "0.032", "--val-fraction", "0.15", "--grid", "4", "--data", "stream", "--workers", "1",
+        "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("train pix2pix: kimg=0.048 steps=6") == 1  # rank 0 alone reports
+    records = read_stats(out / "stats.jsonl")
+    # one line per tick (16, 32, 48 images), validation (24, 48) or snapshot (32, 48): rank 0 alone writes
+    assert [r["nimg"] for r in records] == [16, 24, 32, 48]
+    assert [r["nimg"] for r in records if "val_l1" in r] == [24, 48]
+    assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_l1"]) for r in records)
+    assert json.loads((out / "options.json").read_text())["resolved"]["world_size"] == 2
+    summary = json.loads((out / "_stats.json").read_text())
+    assert summary["world_size"] == 2 and summary["data"] == "stream" and summary["val_samples"] > 0
+    assert sorted(p.name for p in out.glob("val_*.png")) == ["val_000000.024.png", "val_000000.048.png"]
+    assert sorted(p.name for p in out.glob("network-snapshot-*.pt")) == [
+        "network-snapshot-000000.032.pt",
+        "network-snapshot-000000.048.pt",
+    ]
+    state = torch.load(out / "network-snapshot-000000.048.pt", weights_only=True)
+    assert state["counters"]["nimg"] == 48 and state["counters"]["step"] == 6
+    assert not any(k.startswith("module.") for k in state["G"])  # the plain model, not the DDP wrapper
+    assert load_colorizer(out).options["tags_mode"] == "embed"
+    assert not list(out.glob(".*.tmp"))

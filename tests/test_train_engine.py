@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import typer
 from PIL import Image
 
 from prep.errors import UserError
+from train.commands import common
 from train.engine import rng
 from train.engine.ema import ema_beta, update_ema
 from train.engine.guard import NonFiniteGuard
@@ -214,3 +217,119 @@ def test_grid_layout_and_png(tmp_path):
     assert int(grid[2, 12, 0]) == 255 and int(grid[2, 2, 0]) == 128 and int(grid[0, 0, 0]) == 0
     save_grid(imgs, tmp_path / "g.png", nrow=3)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "g.png")), grid.numpy())
+
+
+# -- run-level options, loop bookkeeping, data mode, CLI plumbing ----------------------------------------
+
+
+def test_trainer_options_share_the_run_options_with_their_own_defaults():
+    from train.dcgan import DCGANOptions
+    from train.engine.options import RunOptions, check_run_options
+    from train.pix2pix import Pix2PixOptions
+
+    d, p = DCGANOptions(), Pix2PixOptions()
+    assert isinstance(d, RunOptions) and isinstance(p, RunOptions)
+    assert (d.batch, d.kimg, d.tick_kimg, d.out) == (64, 1000.0, 4.0, "runs/dcgan")
+    assert (p.batch, p.kimg, p.tick_kimg, p.out) == (16, 200.0, 2.0, "runs/pix2pix")
+    assert DCGANOptions.defaults()["snap_kimg"] == 50.0 and Pix2PixOptions.defaults()["snap_kimg"] == 20.0
+    assert (
+        Pix2PixOptions(steps=5, batch=8).total_nimg() == 40 and Pix2PixOptions(kimg=0.1).total_nimg() == 100
+    )
+    for kw, message in [
+        ({"data": "disk"}, "--data must be one of auto, memory, stream, not 'disk'"),
+        ({"batch": 0}, "--batch must be at least 1, not 0"),
+        ({"lr": float("nan")}, "--lr must be a positive number"),
+        ({"kimg": 0.0}, "--kimg must be positive"),
+        ({"steps": 0}, "--steps must be at least 1"),
+        ({"workers": -1}, "--workers must be 0 or more"),
+    ]:
+        with pytest.raises(UserError, match=message.replace("(", r"\(")):
+            check_run_options(RunOptions(**kw))
+    check_run_options(RunOptions(steps=1, kimg=0.0))  # --steps overrides --kimg
+
+
+def test_memory_mode_follows_the_budget():
+    from train.engine.data import memory_mode
+    from train.engine.options import RunOptions
+
+    assert memory_mode(RunOptions(data="auto"), 3 * 2**30, "cpu")  # 4 GiB by default on CPU
+    assert not memory_mode(RunOptions(data="auto"), 5 * 2**30, "cpu")
+    assert not memory_mode(RunOptions(data="auto", memory_budget_gb=0.5), 2**30, "cpu")
+    assert memory_mode(RunOptions(data="memory", memory_budget_gb=0.5), 2**30, "cpu")
+    assert not memory_mode(RunOptions(data="stream"), 1, "cpu")
+
+
+def _spin(clock, steps: int, losses=(1.0,), snaps: list | None = None) -> list[dict]:
+    """Drive a Clock as a trainer does; returns the tick records."""
+    records = []
+    while not clock.done and steps:
+        batch = clock.next_batch(iter([None]))
+        del batch
+        loss = torch.tensor(losses[min(clock.counters["step"], len(losses) - 1)])
+        clock.observe(loss)
+        clock.add(torch.stack([loss, 2 * loss]))
+        clock.advance()
+        steps -= 1
+        is_snap = clock.snap_due()
+        if not (clock.tick_due() or is_snap):
+            continue
+        record, means = clock.tick(Path("snap.pt") if snaps else None)
+        records.append({**record, "means": means, "snap": is_snap})
+    return records
+
+
+def test_clock_ticks_on_images_and_averages_figures():
+    from train.engine.distributed import Dist
+    from train.engine.loop import Clock, new_counters
+    from train.engine.options import RunOptions
+
+    o = RunOptions(batch=32, steps=12, tick_kimg=0.1, snap_kimg=0.25, progress=False)
+    counters = new_counters()
+    clock = Clock(o, counters, nstats=2, desc="t", d=Dist())
+    records = _spin(clock, 100, losses=(1.0, 3.0))
+    clock.close()
+    assert [r["nimg"] for r in records] == [128, 224, 256, 320, 384]
+    assert [r["nimg"] for r in records if r["snap"]] == [256, 384]  # every 0.25 kimg and at the end
+    assert [r["tick"] for r in records] == [1, 2, 3, 4, 5] and counters["step"] == 12
+    assert records[0]["means"] == [2.5, 5.0]  # steps 0..3: losses 1, 3, 3, 3
+    assert all(r["img_per_s"] > 0 and 0 <= r["data_wait"] <= 1 and "rss_peak_gib" in r for r in records)
+    summary = clock.summary(Path("out"), "fp32", records[-1])
+    assert summary["steps"] == 12 and summary["kimg"] == 0.384 and summary["world_size"] == 1
+    # a resumed clock continues the counters and does not re-fire the boundaries already passed
+    counters = {"nimg": 256, "step": 8, "tick": 3, "time_s": 5.0}
+    resumed = Clock(o, counters, nstats=2, desc="t", d=Dist())
+    assert [r["nimg"] for r in _spin(resumed, 100)] == [320, 384] and counters["tick"] == 5
+
+
+def test_clock_stops_on_a_non_finite_loss_naming_the_last_snapshot(monkeypatch):
+    from train.engine.distributed import Dist
+    from train.engine.loop import Clock, new_counters
+    from train.engine.options import RunOptions
+
+    o = RunOptions(batch=10, steps=20, tick_kimg=0.05, progress=False)
+    clock = Clock(o, new_counters(), nstats=2, desc="t", d=Dist())
+    with pytest.raises(
+        UserError, match=r"non-finite loss at step 2 .*the last good snapshot snap.pt is kept"
+    ):
+        _spin(clock, 100, losses=(1.0, 1.0, float("nan"), 1.0), snaps=[True])
+    assert clock.counters["nimg"] == 50  # stopped at the first tick after the bad step
+    monkeypatch.setenv("TRAIN_DEBUG_NAN_STEP", "7")
+    assert Clock(o, new_counters(), 1, "t", Dist()).nan_step == 7
+    assert Clock(RunOptions(debug_nan_step=3), new_counters(), 1, "t", Dist()).nan_step == 3
+
+
+def test_commands_share_option_declarations_and_detect_explicit_options():
+    """Both commands take the run-level options from one place; a value given on the command line is
+    'explicit' even when it equals the default (a resumed run checks it against its snapshot)."""
+    from typer.testing import CliRunner
+
+    seen: dict[str, object] = {}
+
+    def main(ctx: typer.Context, keep: common.Keep = 3, seed: int = 0, resume: common.Resume = None) -> None:
+        seen["explicit"] = common.explicit_options(ctx)
+
+    app = typer.Typer()
+    app.command()(main)
+    res = CliRunner().invoke(app, ["--keep", "3", "--resume", "auto"])
+    assert res.exit_code == 0, res.output
+    assert seen["explicit"] == {"keep", "resume"}

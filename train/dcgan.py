@@ -18,10 +18,6 @@ What "exact resume" means:
 from __future__ import annotations
 
 import copy
-import dataclasses
-import math
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,15 +27,14 @@ import torch.nn.functional as F
 
 from prep.errors import UserError
 from prep.stats import summary_line, write_stats
+from train.engine import data as engine_data
 from train.engine import device as dev
-from train.engine import distributed, rng
-from train.engine.console import print_options
+from train.engine import distributed, rng, session
 from train.engine.ema import ema_beta, update_ema
-from train.engine.guard import NonFiniteGuard
-from train.engine.meters import TickTimer, memory_stats
+from train.engine.loop import Clock, new_counters, tick_line
+from train.engine.options import RUN_IDENTITY, RunOptions, check_run_options
 from train.engine.rundir import RunDir, load_snapshot
-from train.engine.schedule import Every, kimg_label
-from train.engine.session import resolve_resume, stop_if_nonfinite
+from train.engine.schedule import kimg_label
 from train.grid import save_grid
 from train.metrics import InceptionFeatures, SlicedWasserstein, fid_kid
 from train.models.dcgan import SIZES, Discriminator, Generator, build
@@ -47,12 +42,16 @@ from train.models.dcgan import SIZES, Discriminator, Generator, build
 KIND = "dcgan"
 LOSSES = ("bce", "hinge")
 D_ACTS = ("lrelu", "elu")
-DATA_MODES = ("auto", "memory", "stream")
+TICK_FIGURES = ("loss_d", "loss_g", "d_real", "d_fake", "logit_real", "logit_fake")
+"""Per-step figures averaged over each tick: losses, D(x), D(G(z)), and D's logits on both."""
 
 
 @dataclass
-class DCGANOptions:
-    """Every option of `train dcgan` (the CLI fills these; defaults live here only)."""
+class DCGANOptions(RunOptions):
+    """Every option of `train dcgan` (the CLI fills these; defaults live here only).
+
+    The run-level options (batch, kimg, steps, intervals, data, device, resume, ...) and their
+    defaults come from `RunOptions`; the DCGAN's own defaults follow."""
 
     shards: str = "data/faces"
     out: str = "runs/dcgan"
@@ -60,49 +59,19 @@ class DCGANOptions:
     nz: int = 100
     ngf: int = 64
     ndf: int = 64
-    batch: int = 64
-    """Total over all ranks; each rank takes batch / world_size."""
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
     loss: str = "bce"
     d_act: str = "lrelu"
     flip: bool = True
-    kimg: float = 1000.0
-    steps: int | None = None
-    """When given, overrides kimg: train until this many steps."""
     ema_kimg: float = 10.0
     ema_rampup: float = 0.05
-    tick_kimg: float = 4.0
-    snap_kimg: float = 50.0
-    keep: int = 3
     grid: int = 64
     swd_n: int = 1024
     inception: str | None = None
     fid_n: int = 5000
-    data: str = "auto"
-    memory_budget_gb: float = 0.0
-    """0: half the GPU memory on CUDA, 4 GiB on CPU."""
-    workers: int = 2
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    seed: int = 0
-    resume: str | None = None
-    progress: bool = True
-    debug_nan_step: int | None = None
-    """Testing aid: make the losses NaN at this step."""
 
 
-IDENTITY = (
-    "size", "nz", "ngf", "ndf", "batch", "lr", "beta1", "beta2", "loss", "d_act", "flip",
-    "ema_kimg", "ema_rampup", "seed",
-)  # fmt: skip
+IDENTITY = ("size", "nz", "ngf", "ndf", "loss", "d_act", "flip", "ema_kimg", "ema_rampup", *RUN_IDENTITY)
 """Options that define the run: a resumed run takes them from its snapshot."""
-
-
-def defaults() -> dict[str, Any]:
-    return dataclasses.asdict(DCGANOptions())
 
 
 def check_options(o: DCGANOptions) -> None:
@@ -113,19 +82,10 @@ def check_options(o: DCGANOptions) -> None:
         raise UserError(f"--loss must be one of {', '.join(LOSSES)}, not {o.loss!r}")
     if o.d_act not in D_ACTS:
         raise UserError(f"--d-act must be one of {', '.join(D_ACTS)}, not {o.d_act!r}")
-    if o.data not in DATA_MODES:
-        raise UserError(f"--data must be one of {', '.join(DATA_MODES)}, not {o.data!r}")
-    for name in ("nz", "ngf", "ndf", "batch", "grid"):
+    for name in ("nz", "ngf", "ndf", "grid"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name} must be at least 1, not {getattr(o, name)}")
-    if o.lr <= 0 or not math.isfinite(o.lr):
-        raise UserError(f"--lr must be a positive number, not {o.lr}")
-    if o.steps is None and o.kimg <= 0:
-        raise UserError(f"--kimg must be positive, not {o.kimg}")
-    if o.steps is not None and o.steps < 1:
-        raise UserError(f"--steps must be at least 1, not {o.steps}")
-    if o.workers < 0:
-        raise UserError(f"--workers must be 0 or more, not {o.workers}")
+    check_run_options(o)
 
 
 # -- losses ----------------------------------------------------------------------------------------
@@ -226,44 +186,12 @@ def load_data(
     o: DCGANOptions, src: Any, device: str, per_rank: int, d: distributed.Dist, start_step: int
 ) -> tuple[Any, Any]:
     """(batch iterator, in-memory data or None) for --data auto|memory|stream."""
-    from train.loader import MemoryBatches, load_into_memory, make_loader
-
     h, w = src.image_size
-    nbytes = src.num_samples * 3 * h * w
-    mode = o.data
-    if mode == "auto":
-        budget = o.memory_budget_gb * 2**30
-        if budget <= 0:
-            if device.startswith("cuda"):
-                budget = torch.cuda.get_device_properties(device).total_memory / 2
-            else:
-                budget = 4 * 2**30
-        mode = "memory" if nbytes <= budget else "stream"
-    if mode == "memory":
-        data = load_into_memory(
-            src, device=device, fields=("png",), workers=o.workers, progress=o.progress and d.is_main
-        )
-        return iter(
-            MemoryBatches(data, per_rank, o.seed, start_step, d.rank, d.world_size, fields=("png",))
-        ), data
-    loader = make_loader(
-        src, batch_size=per_rank, seed=o.seed, workers=o.workers, resampled=True, rank=d.rank,
-        world_size=d.world_size, start_batch=start_step, fields=("png",),
-    )  # fmt: skip
-    return _Closing(loader), None
-
-
-class _Closing:
-    """An iterator over a loader that can stop the loader's worker processes."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader, self.it = loader, iter(loader)
-
-    def __next__(self) -> Any:
-        return next(self.it)
-
-    def close(self) -> None:
-        self.loader.close()
+    fields = ("png",)
+    if engine_data.memory_mode(o, src.num_samples * 3 * h * w, device):
+        data = engine_data.load_memory(o, src, device, d, fields)
+        return engine_data.memory_batches(o, data, per_rank, d, start_step, fields), data
+    return engine_data.stream_batches(o, src, per_rank, d, start_step, fields), None
 
 
 def reference_reals(src: Any, data: dict[str, Any] | None, n: int, seed: int) -> torch.Tensor:
@@ -303,22 +231,9 @@ def generate(g: Generator, z: torch.Tensor, device: str, precision: str, batch: 
 def snapshot_state(
     nets: Nets, o: DCGANOptions, counters: dict[str, Any], noise: list[torch.Tensor]
 ) -> dict[str, Any]:
-    def cpu(sd: dict[str, Any]) -> dict[str, Any]:
-        return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sd.items()}
-
-    return {
-        "kind": KIND,
-        "format": 1,
-        "options": dataclasses.asdict(o),
-        "G": cpu(nets.G_raw.state_dict()),
-        "D": cpu(nets.D_raw.state_dict()),
-        "G_ema": cpu(nets.G_ema.state_dict()),
-        "opt_g": nets.opt_g.state_dict(),
-        "opt_d": nets.opt_d.state_dict(),
-        "counters": counters,
-        "rng": rng.capture(),
-        "noise_per_rank": noise,
-    }
+    """The full training state: G, D, their optimisers, the EMA generator and every RNG state."""
+    state = session.pair_snapshot(KIND, o, nets, counters)
+    return {**state, "G_ema": session.cpu_state(nets.G_ema.state_dict()), "noise_per_rank": noise}
 
 
 def load_generator(
@@ -340,26 +255,17 @@ def load_generator(
 
 def train(o: DCGANOptions, explicit: set[str] | None = None) -> dict[str, Any]:
     """Run (or resume) a DCGAN training run; returns the final summary (also in `<out>/_stats.json`)."""
-    explicit = explicit or set()
-    check_options(o)
-    device = dev.resolve_device(o.device)
-    d = distributed.setup(device)
-    try:
-        return _train(o, explicit, d)
-    finally:
-        distributed.cleanup(d)
+    return session.run_training(o, explicit, check_options, _train)
 
 
 def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str, Any]:
-    from tqdm import tqdm
-
     from train.loader import open_shards
 
     device = d.device
     precision = dev.resolve_precision(o.precision, device)
     src = open_shards(o.shards, fields=("png",))
     run = RunDir(o.out, is_main=d.is_main)
-    state = resolve_resume(o, run, explicit, IDENTITY, KIND)
+    state = session.resolve_resume(o, run, explicit, IDENTITY, KIND)
     h, w = src.image_size
     if (h, w) != (o.size, o.size):
         raise UserError(
@@ -370,25 +276,16 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
         raise UserError(
             f"the shards in {o.shards} hold {src.channels['png']}-channel images; DCGAN needs RGB"
         )
-    if o.batch % d.world_size:
-        raise UserError(f"--batch {o.batch} must be divisible by the number of processes ({d.world_size})")
-    per_rank = o.batch // d.world_size
-    if d.is_main:
-        title = f"train dcgan: {'resuming ' + state['path'] if state else 'new run'} in {o.out}"
-        print_options(title, dataclasses.asdict(o), defaults())
-        run.write_options(
-            {
-                **dataclasses.asdict(o),
-                "resolved": {"device": device, "precision": precision, "world_size": d.world_size},
-            }
-        )
+    per_rank = session.per_rank_batch(o.batch, d)
+    resolved = {"device": device, "precision": precision, "world_size": d.world_size}
+    session.announce(KIND, o, run, state, resolved)
 
     torch.manual_seed(o.seed)
     G, D = build(o.size, o.nz, o.ngf, o.ndf, o.d_act)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
-    counters = {"nimg": 0, "step": 0, "tick": 0, "time_s": 0.0}
+    counters = new_counters()
     channels_last = device.startswith("cuda")
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     for m in (G, D, G_ema):
@@ -396,29 +293,20 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
     gen = torch.Generator(device=device)
     gen.manual_seed(o.seed * 1000 + d.rank + 1)
     if state is not None:
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
+        counters = session.restore_pair(state, G, D, opt_g, opt_d)
         G_ema.load_state_dict(state["G_ema"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        counters = dict(state["counters"])
         noise = state["noise_per_rank"]
         if len(noise) == d.world_size:
             gen.set_state(noise[d.rank])
         else:  # another number of processes: a new noise stream per rank, seeded by the step
             gen.manual_seed(o.seed * 1000 + d.rank + 1 + 7919 * counters["step"])
         run.truncate_stats(counters["nimg"])
-
-    G_t, D_t, D_frozen = distributed.wrap_ddp(d, G), distributed.wrap_ddp(d, D), D
-    if o.compile:
-        G_t, D_t, D_frozen = torch.compile(G_t), torch.compile(D_t), torch.compile(D)
-    nets = Nets(G_t, D_t, D_frozen, G, D, G_ema, opt_g, opt_d)
+    nets = Nets(*session.wrap_pair(d, G, D, o.compile), G, D, G_ema, opt_g, opt_d)
 
     batches, data = load_data(o, src, device, per_rank, d, counters["step"])
     if state is not None:
         # after load_data: building the in-memory data draws a seed from the global RNG
         rng.restore(state["rng"])
-    total_nimg = o.steps * o.batch if o.steps is not None else round(o.kimg * 1000)
     z_grid = torch.randn(o.grid, o.nz, generator=torch.Generator().manual_seed(o.seed + 1))
     swd = None
     inception = None
@@ -438,57 +326,26 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
         run.append_stats(
             {"tick": 0, "step": 0, "nimg": 0, "kimg": 0.0, **swd(generate(G_ema, z_swd, device, precision))}
         )
-    guard = NonFiniteGuard(device)
-    tick_every, snap_every = Every(o.tick_kimg, counters["nimg"]), Every(o.snap_kimg, counters["nimg"])
-    timer = TickTimer()
-    acc = torch.zeros(6, device=device)  # loss_d, loss_g, D(x), D(G(z)), logit(x), logit(G(z))
-    acc_steps, tick_nimg0 = 0, counters["nimg"]
+    clock = Clock(o, counters, nstats=len(TICK_FIGURES), desc="dcgan", d=d)
     last_snap = Path(state["path"]) if state is not None else None
-    t_start = time.perf_counter() - counters["time_s"]
-    nan_step = o.debug_nan_step if o.debug_nan_step is not None else _env_int("TRAIN_DEBUG_NAN_STEP")
-    sync = torch.cuda.synchronize if device.startswith("cuda") else None
     last_record: dict[str, Any] = {}
-    bar = tqdm(total=total_nimg, initial=min(counters["nimg"], total_nimg), unit="img", unit_scale=True,
-               desc="dcgan", disable=not (o.progress and d.is_main), dynamic_ncols=True)  # fmt: skip
     G.train()
     D.train()
-    done = counters["nimg"] >= total_nimg
     try:
-        while not done:
-            with timer.waiting():
-                batch = next(batches)
+        while not clock.done:
+            batch = clock.next_batch(batches)
             reals_b = prepare_reals(batch["png"].to(device, non_blocking=True), o.flip, gen, channels_last)
-            loss_d, loss_g, s = train_step(
-                nets, reals_b, o, gen, device, precision, nan=counters["step"] == nan_step
-            )
-            guard.observe(counters["step"], loss_d, loss_g)
-            acc += torch.cat([torch.stack([loss_d, loss_g]), s])
-            acc_steps += 1
-            counters["step"] += 1
-            counters["nimg"] += o.batch
+            loss_d, loss_g, s = train_step(nets, reals_b, o, gen, device, precision, nan=clock.nan_now)
+            clock.observe(loss_d, loss_g)
+            clock.add(torch.cat([torch.stack([loss_d, loss_g]), s]))
+            clock.advance()
             update_ema(G_ema, G, ema_beta(o.batch, counters["nimg"], o.ema_kimg, o.ema_rampup))
-            bar.update(min(o.batch, total_nimg - bar.n))
-            done = counters["nimg"] >= total_nimg
-            is_snap = snap_every.due(counters["nimg"]) or done
-            if not (tick_every.due(counters["nimg"]) or is_snap):
+            is_snap = clock.snap_due()
+            if not (clock.tick_due() or is_snap):
                 continue
             # -- tick: one synchronisation, stats line, NaN check --------------------------------------
-            dt, wait_share = timer.read(sync)
-            distributed.all_reduce_sum(d, acc)
-            stop_if_nonfinite(guard, d, counters["nimg"], last_snap)  # the finally closes the bar
-            means = (acc / (acc_steps * d.world_size)).tolist()
-            counters["tick"] += 1
-            counters["time_s"] = time.perf_counter() - t_start
-            record = {
-                "tick": counters["tick"], "step": counters["step"], "nimg": counters["nimg"],
-                "kimg": round(counters["nimg"] / 1000, 3), "time_s": round(counters["time_s"], 3),
-                "loss_d": means[0], "loss_g": means[1], "d_real": means[2], "d_fake": means[3],
-                "logit_real": means[4], "logit_fake": means[5],
-                "img_per_s": round((counters["nimg"] - tick_nimg0) / max(dt, 1e-9), 2),
-                "data_wait": round(wait_share, 4), "sec_per_tick": round(dt, 3), **memory_stats(device),
-            }  # fmt: skip
-            acc.zero_()
-            acc_steps, tick_nimg0 = 0, counters["nimg"]
+            record, means = clock.tick(last_snap)
+            record.update(zip(TICK_FIGURES, means, strict=True))
             noise_states = distributed.gather_states(d, gen.get_state()) if is_snap else []
             if is_snap and d.is_main:
                 G_ema.eval()
@@ -502,22 +359,15 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
                 last_snap = run.save_snapshot(snap, counters["nimg"], keep=o.keep)
                 record["snapshot"] = last_snap.name if last_snap else None
             if is_snap:
-                distributed.barrier(d)
-                timer.read()  # snapshot time is not training time
+                clock.pause_done()
             run.append_stats(record)
             last_record = record
-            if d.is_main:
-                bar.write(_tick_line(record))
+            clock.write(_tick_line(record))
     finally:
-        bar.close()
-        if isinstance(batches, _Closing):
-            batches.close()
-    summary = {
-        "out": str(run.path), "steps": counters["step"], "kimg": round(counters["nimg"] / 1000, 3),
-        "time_s": round(counters["time_s"], 1), "img_per_s": last_record.get("img_per_s"),
-        "swd_avg": last_record.get("swd_avg"), "snapshot": last_record.get("snapshot"),
-        "device": device, "precision": precision, "world_size": d.world_size,
-    }  # fmt: skip
+        clock.close()
+        engine_data.close_batches(batches)
+    summary = clock.summary(run.path, precision, last_record)
+    summary["swd_avg"] = last_record.get("swd_avg")
     if d.is_main:
         write_stats(run.path, "train-dcgan", summary)
         print(
@@ -527,16 +377,7 @@ def _train(o: DCGANOptions, explicit: set[str], d: distributed.Dist) -> dict[str
 
 
 def _tick_line(r: dict[str, Any]) -> str:
-    parts = [f"tick {r['tick']:<4d} kimg {r['kimg']:<9.3f} step {r['step']:<7d}"]
-    parts.append(
+    losses = (
         f"loss_d {r['loss_d']:.3f} loss_g {r['loss_g']:.3f} D(x) {r['d_real']:.3f} D(G(z)) {r['d_fake']:.3f}"
     )
-    parts.append(f"{r['img_per_s']:.0f} img/s wait {100 * r['data_wait']:.1f}%")
-    if "swd_avg" in r:
-        parts.append(f"swd {r['swd_avg']:.2f}")
-    return "  ".join(parts)
-
-
-def _env_int(name: str) -> int | None:
-    v = os.environ.get(name)
-    return int(v) if v else None
+    return tick_line(r, losses, f"swd {r['swd_avg']:.2f}" if "swd_avg" in r else None)

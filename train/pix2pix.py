@@ -21,9 +21,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,26 +31,29 @@ import torch.nn.functional as F
 from prep.errors import UserError
 from prep.stats import summary_line, write_stats
 from train.conditioning import TAG_MODES, Prep, check_plane_fits, condition_channels, prepare
+from train.engine import data as engine_data
 from train.engine import device as dev
-from train.engine import distributed, rng
-from train.engine.console import print_options
-from train.engine.guard import NonFiniteGuard
-from train.engine.meters import TickTimer, memory_stats
+from train.engine import distributed, rng, session
+from train.engine.loop import Clock, new_counters, tick_line
+from train.engine.options import RUN_IDENTITY, RunOptions, check_run_options
 from train.engine.rundir import RunDir, load_snapshot
 from train.engine.schedule import Every, kimg_label
-from train.engine.session import resolve_resume, stop_if_nonfinite
 from train.models.patchgan import PatchDiscriminator, default_layers, receptive_field
 from train.models.unet import UNetGenerator, unet_depth
 from train.validation import METRICS, evaluate, is_better, post_id_of, save_preview, split_by_post
 
 KIND = "pix2pix"
-DATA_MODES = ("auto", "memory", "stream")
 COLOR, LINE, TAGS, META = "color.png", "line.png", "tags.npy", "json"
+TICK_FIGURES = ("loss_d", "loss_g_gan", "loss_l1", "d_real", "d_fake")
+"""Per-step figures averaged over each tick (what `train_step` returns)."""
 
 
 @dataclass
-class Pix2PixOptions:
-    """Every option of `train pix2pix` (the CLI fills these; defaults live here only)."""
+class Pix2PixOptions(RunOptions):
+    """Every option of `train pix2pix` (the CLI fills these; defaults live here only).
+
+    The run-level options (batch, kimg, steps, intervals, data, device, resume, ...) come from
+    `RunOptions`; those whose defaults differ for pix2pix are declared again here."""
 
     shards: str = "data/lineart"
     out: str = "runs/pix2pix"
@@ -69,13 +69,8 @@ class Pix2PixOptions:
     embed_dim: int = 16
     dropout: float = 0.5
     batch: int = 16
-    """Total over all ranks; each rank takes batch / world_size."""
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
     lambda_l1: float = 100.0
     kimg: float = 200.0
-    steps: int | None = None
     decay_kimg: float | None = None
     """Linear decay of the learning rate over the last N kimg; default: the second half of the run."""
     hint_none: float = 0.5
@@ -88,27 +83,13 @@ class Pix2PixOptions:
     grid: int = 8
     tick_kimg: float = 2.0
     snap_kimg: float = 20.0
-    keep: int = 3
-    data: str = "auto"
-    memory_budget_gb: float = 0.0
-    workers: int = 2
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False
-    seed: int = 0
-    resume: str | None = None
-    progress: bool = True
-    debug_nan_step: int | None = None
 
 
 IDENTITY = (
-    "size", "tags_mode", "hints", "ngf", "ndf", "d_layers", "embed_dim", "dropout", "batch", "lr", "beta1",
-    "beta2", "lambda_l1", "hint_none", "max_hints", "jitter", "val_fraction", "seed",
+    "size", "tags_mode", "hints", "ngf", "ndf", "d_layers", "embed_dim", "dropout", "lambda_l1", "hint_none",
+    "max_hints", "jitter", "val_fraction", *RUN_IDENTITY,
 )  # fmt: skip
-
-
-def defaults() -> dict[str, Any]:
-    return dataclasses.asdict(Pix2PixOptions())
+"""Options that define the run: a resumed run takes them from its snapshot."""
 
 
 def check_options(o: Pix2PixOptions) -> None:
@@ -119,29 +100,20 @@ def check_options(o: Pix2PixOptions) -> None:
         unet_depth(o.size)
     except ValueError as e:
         raise UserError(f"--size {o.size}: {e}; use e.g. 96 or 256") from e
-    if o.data not in DATA_MODES:
-        raise UserError(f"--data must be one of {', '.join(DATA_MODES)}, not {o.data!r}")
     if o.best_metric not in METRICS:
         raise UserError(f"--best-metric must be one of {', '.join(METRICS)}, not {o.best_metric!r}")
     if o.best_metric == "hint_error" and not o.hints:
         raise UserError("--best-metric hint_error needs --hints")
-    for name in ("ngf", "ndf", "batch", "grid", "embed_dim", "max_hints"):
+    for name in ("ngf", "ndf", "grid", "embed_dim", "max_hints"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(o, name)}")
     if not 0 <= o.d_layers <= 5:
         raise UserError(f"--d-layers must be 0 (auto) to 5, not {o.d_layers}")
-    if o.lr <= 0 or not math.isfinite(o.lr):
-        raise UserError(f"--lr must be a positive number, not {o.lr}")
-    if o.steps is None and o.kimg <= 0:
-        raise UserError(f"--kimg must be positive, not {o.kimg}")
-    if o.steps is not None and o.steps < 1:
-        raise UserError(f"--steps must be at least 1, not {o.steps}")
     if not 0 <= o.val_fraction < 1:
         raise UserError(f"--val-fraction must be in [0, 1), not {o.val_fraction}")
     if not 0 <= o.hint_none <= 1 or not 0 <= o.dropout < 1:
         raise UserError("--hint-none must be in [0, 1] and --dropout in [0, 1)")
-    if o.workers < 0:
-        raise UserError(f"--workers must be 0 or more, not {o.workers}")
+    check_run_options(o)
 
 
 # -- models ------------------------------------------------------------------------------------------
@@ -325,21 +297,6 @@ def resolve_vocab(o: Pix2PixOptions, meta: dict[str, Any], tags_len: int) -> Any
     return vocab
 
 
-def _memory_mode(o: Pix2PixOptions, src: Any, device: str) -> bool:
-    if o.data != "auto":
-        return o.data == "memory"
-    h, w = src.image_size
-    nbytes = src.num_samples * 4 * h * w
-    budget = o.memory_budget_gb * 2**30
-    if budget <= 0:
-        budget = (
-            torch.cuda.get_device_properties(device).total_memory / 2
-            if device.startswith("cuda")
-            else 4 * 2**30
-        )
-    return nbytes <= budget
-
-
 def _post_ids_by_scan(src: Any) -> tuple[list[str], list[int]]:
     """(keys, post ids) of every sample, in index order, reading only the json members."""
     from prep.shards import iter_samples
@@ -368,9 +325,12 @@ def _val_tensors_by_scan(src: Any, wanted: set[str], fields: tuple[str, ...]) ->
 class StreamBatches:
     """Streaming batches with the validation posts' rows removed (empty batches are skipped)."""
 
-    def __init__(self, loader: Any, val_posts: set[int]) -> None:
-        self.it = iter(loader)
+    def __init__(self, batches: engine_data.Closing, val_posts: set[int]) -> None:
+        self.it = batches
         self.val_posts = val_posts
+
+    def close(self) -> None:
+        self.it.close()
 
     def __next__(self) -> dict[str, Any]:
         while True:
@@ -391,13 +351,10 @@ def load_data(
     o: Pix2PixOptions, src: Any, fields: tuple[str, ...], device: str, per_rank: int, d: Any, start_step: int
 ) -> tuple[Any, dict[str, torch.Tensor], str]:
     """(training batch iterator, validation tensors on the CPU, data mode)."""
-    from train.loader import MemoryBatches, load_into_memory, make_loader
-
     tensor_fields = tuple(f for f in fields if f != META)
-    if _memory_mode(o, src, device):
-        data = load_into_memory(
-            src, device=device, fields=fields, workers=o.workers, progress=o.progress and d.is_main
-        )
+    h, w = src.image_size
+    if engine_data.memory_mode(o, src.num_samples * 4 * h * w, device):
+        data = engine_data.load_memory(o, src, device, d, fields)
         posts = [post_id_of(m, k) for m, k in zip(data[META], data["__key__"], strict=True)]
         train_idx, val_idx = split_by_post(posts, o.val_fraction, o.seed)
         ti = torch.tensor(train_idx, dtype=torch.long, device=device)
@@ -405,19 +362,13 @@ def load_data(
         train = {f: data[f].index_select(0, ti) for f in tensor_fields}
         val = {f: data[f].index_select(0, vi).cpu() for f in tensor_fields} if val_idx else {}
         del data
-        batches = iter(
-            MemoryBatches(train, per_rank, o.seed, start_step, d.rank, d.world_size, fields=tensor_fields)
-        )
-        return batches, val, "memory"
+        return engine_data.memory_batches(o, train, per_rank, d, start_step, tensor_fields), val, "memory"
     keys, posts = _post_ids_by_scan(src)
     train_idx, val_idx = split_by_post(posts, o.val_fraction, o.seed)
     val_posts = {posts[i] for i in val_idx}
     val = _val_tensors_by_scan(src, {keys[i] for i in val_idx[: o.val_samples]}, fields) if val_idx else {}
-    loader = make_loader(
-        src, batch_size=per_rank, seed=o.seed, workers=o.workers, resampled=True, rank=d.rank,
-        world_size=d.world_size, start_batch=start_step, fields=fields,
-    )  # fmt: skip
-    return StreamBatches(loader, val_posts), val, "stream"
+    stream = engine_data.stream_batches(o, src, per_rank, d, start_step, fields)
+    return StreamBatches(stream, val_posts), val, "stream"
 
 
 # -- snapshots -----------------------------------------------------------------------------------------
@@ -426,21 +377,8 @@ def load_data(
 def snapshot_state(
     nets: Nets, o: Pix2PixOptions, counters: dict[str, Any], extra: dict[str, Any]
 ) -> dict[str, Any]:
-    def cpu(sd: dict[str, Any]) -> dict[str, Any]:
-        return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sd.items()}
-
-    return {
-        "kind": KIND,
-        "format": 1,
-        "options": dataclasses.asdict(o),
-        "G": cpu(nets.G_raw.state_dict()),
-        "D": cpu(nets.D_raw.state_dict()),
-        "opt_g": nets.opt_g.state_dict(),
-        "opt_d": nets.opt_d.state_dict(),
-        "counters": dict(counters),
-        "rng": rng.capture(),
-        **extra,
-    }
+    """The full training state (G, D, optimisers, RNG) plus `extra` (vocabulary, line art, best)."""
+    return {**session.pair_snapshot(KIND, o, nets, counters), **extra}
 
 
 @dataclass
@@ -476,24 +414,16 @@ def load_colorizer(path: str | Path, device: str = "cpu") -> Colorizer:
 
 def train(o: Pix2PixOptions, explicit: set[str] | None = None) -> dict[str, Any]:
     """Run (or resume) a pix2pix run; returns the final summary (also in `<out>/_stats.json`)."""
-    check_options(o)
-    device = dev.resolve_device(o.device)
-    d = distributed.setup(device)
-    try:
-        return _train(o, explicit or set(), d)
-    finally:
-        distributed.cleanup(d)
+    return session.run_training(o, explicit, check_options, _train)
 
 
 def _train(o: Pix2PixOptions, explicit: set[str], d: distributed.Dist) -> dict[str, Any]:
-    from tqdm import tqdm
-
     from prep.atomic import atomic_write_json
 
     device = d.device
     precision = dev.resolve_precision(o.precision, device)
     run = RunDir(o.out, is_main=d.is_main)
-    state = resolve_resume(o, run, explicit, IDENTITY, KIND)
+    state = session.resolve_resume(o, run, explicit, IDENTITY, KIND)
     check_options(o)
     src, meta, fields = open_lineart(o)
     tags_len = 0
@@ -513,9 +443,7 @@ def _train(o: Pix2PixOptions, explicit: set[str], d: distributed.Dist) -> dict[s
                 f"the vocabulary of {o.shards} (hash {vocab.hash[:12]}) does not match the checkpoint "
                 f"{state['path']} (hash {str(saved.get('hash'))[:12]}); resume on the shards it was trained on"
             )
-    if o.batch % d.world_size:
-        raise UserError(f"--batch {o.batch} must be divisible by the number of processes ({d.world_size})")
-    per_rank = o.batch // d.world_size
+    per_rank = session.per_rank_batch(o.batch, d)
     lineart = {k: meta.get(k) for k in ("low", "high", "invert")}
     opts = dataclasses.asdict(o)
     d_layers = o.d_layers or default_layers(o.size)
@@ -524,137 +452,92 @@ def _train(o: Pix2PixOptions, explicit: set[str], d: distributed.Dist) -> dict[s
         "d_layers": d_layers, "d_receptive_field": receptive_field(d_layers), "vocab_size": len(vocab) if vocab else 0,
         "vocab_hash": vocab.hash if vocab else None, "lineart": lineart,
     }  # fmt: skip
-    if d.is_main:
-        title = f"train pix2pix: {'resuming ' + state['path'] if state else 'new run'} in {o.out}"
-        print_options(title, opts, defaults())
-        run.write_options({**opts, "resolved": resolved})
-        if vocab is not None:
-            atomic_write_json(run.path / "vocab.json", vocab.to_json())
+    session.announce(KIND, o, run, state, resolved)
+    if d.is_main and vocab is not None:
+        atomic_write_json(run.path / "vocab.json", vocab.to_json())
 
     torch.manual_seed(o.seed)
     G, D = build_models(opts, len(vocab) if vocab else 0)
     opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
     opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
-    counters: dict[str, Any] = {"nimg": 0, "step": 0, "tick": 0, "time_s": 0.0}
+    counters = new_counters()
     best: dict[str, Any] = {"metric": o.best_metric, "value": None, "nimg": None}
     G.to(device)
     D.to(device)
     if state is not None:
-        G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        counters = dict(state["counters"])
+        counters = session.restore_pair(state, G, D, opt_g, opt_d)
         best = dict(state.get("best") or best)
         run.truncate_stats(counters["nimg"])
-    G_t, D_t, D_frozen = distributed.wrap_ddp(d, G), distributed.wrap_ddp(d, D), D
-    if o.compile:
-        G_t, D_t, D_frozen = torch.compile(G_t), torch.compile(D_t), torch.compile(D)
-    nets = Nets(G_t, D_t, D_frozen, G, D, opt_g, opt_d)
+    nets = Nets(*session.wrap_pair(d, G, D, o.compile), G, D, opt_g, opt_d)
 
     batches, val, data_mode = load_data(o, src, fields, device, per_rank, d, counters["step"])
     if state is not None:  # after loading: a DataLoader draws its base seed from the global RNG
         rng.restore(state["rng"])
     prep = prep_of(opts)
     grid_data = {f: t[: o.grid] for f, t in val.items()}
-    total_nimg = o.steps * o.batch if o.steps is not None else round(o.kimg * 1000)
     extra = {"vocab": {"tags": list(vocab.tags), "hash": vocab.hash} if vocab else None, "lineart": lineart}
 
     def autocast_fn() -> Any:
         return dev.autocast(device, precision)
 
-    guard = NonFiniteGuard(device)
-    tick_every, snap_every = Every(o.tick_kimg, counters["nimg"]), Every(o.snap_kimg, counters["nimg"])
+    clock = Clock(o, counters, nstats=len(TICK_FIGURES), desc="pix2pix", d=d)
     val_every = Every(o.val_kimg, counters["nimg"])
-    timer = TickTimer()
-    acc = torch.zeros(5, device=device)
-    acc_steps, tick_nimg0 = 0, counters["nimg"]
     last_snap = run.latest_snapshot() if state is not None else None
-    t_start = time.perf_counter() - counters["time_s"]
-    nan_step = o.debug_nan_step if o.debug_nan_step is not None else _env_int("TRAIN_DEBUG_NAN_STEP")
-    sync = torch.cuda.synchronize if device.startswith("cuda") else None
     last: dict[str, Any] = {}
-    bar = tqdm(total=total_nimg, initial=min(counters["nimg"], total_nimg), unit="img", unit_scale=True,
-               desc="pix2pix", disable=not (o.progress and d.is_main), dynamic_ncols=True)  # fmt: skip
     G.train()
     D.train()
-    done = counters["nimg"] >= total_nimg
-    while not done:
-        with timer.waiting():
-            batch = next(batches)
-        gen = step_generator(o.seed, counters["step"], d.rank, device)
-        tags = batch[TAGS].to(device, non_blocking=True) if TAGS in batch else None
-        cond, target, _, _ = prepare(
-            batch[COLOR].to(device, non_blocking=True), batch[LINE].to(device, non_blocking=True), tags, prep,
-            gen, augment=True, hints="train",
-        )  # fmt: skip
-        lr = lr_at(o, counters["nimg"], total_nimg)
-        for opt in (opt_g, opt_d):
-            for group in opt.param_groups:
-                group["lr"] = lr
-        s = train_step(
-            nets, cond, target, tags, o.lambda_l1, device, precision, nan=counters["step"] == nan_step
-        )
-        guard.observe(counters["step"], s[:3])
-        acc += s
-        acc_steps += 1
-        counters["step"] += 1
-        counters["nimg"] += o.batch
-        bar.update(min(o.batch, total_nimg - bar.n))
-        done = counters["nimg"] >= total_nimg
-        is_snap = snap_every.due(counters["nimg"]) or done
-        is_val = (val_every.due(counters["nimg"]) or done) and bool(val)
-        if not (tick_every.due(counters["nimg"]) or is_snap or is_val):
-            continue
-        # -- tick: one synchronisation, a stats line, the NaN check ----------------------------------
-        dt, wait_share = timer.read(sync)
-        distributed.all_reduce_sum(d, acc)
-        try:
-            stop_if_nonfinite(guard, d, counters["nimg"], last_snap)
-        except UserError:
-            bar.close()
-            raise
-        means = (acc / (acc_steps * d.world_size)).tolist()
-        counters["tick"] += 1
-        counters["time_s"] = time.perf_counter() - t_start
-        record: dict[str, Any] = {
-            "tick": counters["tick"], "step": counters["step"], "nimg": counters["nimg"],
-            "kimg": round(counters["nimg"] / 1000, 3), "time_s": round(counters["time_s"], 3), "lr": lr,
-            "loss_d": means[0], "loss_g_gan": means[1], "loss_l1": means[2], "d_real": means[3], "d_fake": means[4],
-            "img_per_s": round((counters["nimg"] - tick_nimg0) / max(dt, 1e-9), 2),
-            "data_wait": round(wait_share, 4), "sec_per_tick": round(dt, 3), **memory_stats(device),
-        }  # fmt: skip
-        acc.zero_()
-        acc_steps, tick_nimg0 = 0, counters["nimg"]
-        if is_val and d.is_main:
-            label = kimg_label(counters["nimg"])
-            metrics = evaluate(G, val, prep, device, autocast_fn)
-            record.update({f"val_{k}": round(v, 6) for k, v in metrics.items()})
-            save_preview(G, grid_data, prep, device, autocast_fn, run.path / f"val_{label}.png")
-            value = metrics.get(o.best_metric)
-            if value is not None and is_better(o.best_metric, value, best["value"]):
-                best = {"metric": o.best_metric, "value": value, "nimg": counters["nimg"]}
-                run_best(run, snapshot_state(nets, o, counters, {**extra, "best": best}), best)
-                record["best"] = True
-        if is_snap and d.is_main:
-            snap = snapshot_state(nets, o, counters, {**extra, "best": best})
-            last_snap = run.save_snapshot(snap, counters["nimg"], keep=o.keep)
-            record["snapshot"] = last_snap.name if last_snap else None
-        if is_snap or is_val:
-            distributed.barrier(d)
-            timer.read()  # validation and snapshot time is not training time
-        run.append_stats(record)
-        last = record
-        if d.is_main:
-            bar.write(_tick_line(record))
-    bar.close()
+    try:
+        while not clock.done:
+            batch = clock.next_batch(batches)
+            gen = step_generator(o.seed, counters["step"], d.rank, device)
+            tags = batch[TAGS].to(device, non_blocking=True) if TAGS in batch else None
+            cond, target, _, _ = prepare(
+                batch[COLOR].to(device, non_blocking=True), batch[LINE].to(device, non_blocking=True), tags,
+                prep, gen, augment=True, hints="train",
+            )  # fmt: skip
+            lr = lr_at(o, counters["nimg"], clock.total_nimg)
+            for opt in (opt_g, opt_d):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            s = train_step(nets, cond, target, tags, o.lambda_l1, device, precision, nan=clock.nan_now)
+            clock.observe(s[:3])
+            clock.add(s)
+            clock.advance()
+            is_snap = clock.snap_due()
+            is_val = (val_every.due(counters["nimg"]) or clock.done) and bool(val)
+            if not (clock.tick_due() or is_snap or is_val):
+                continue
+            # -- tick: one synchronisation, a stats line, the NaN check ----------------------------------
+            record, means = clock.tick(last_snap)
+            record["lr"] = lr
+            record.update(zip(TICK_FIGURES, means, strict=True))
+            if is_val and d.is_main:
+                label = kimg_label(counters["nimg"])
+                metrics = evaluate(G, val, prep, device, autocast_fn)
+                record.update({f"val_{k}": round(v, 6) for k, v in metrics.items()})
+                save_preview(G, grid_data, prep, device, autocast_fn, run.path / f"val_{label}.png")
+                value = metrics.get(o.best_metric)
+                if value is not None and is_better(o.best_metric, value, best["value"]):
+                    best = {"metric": o.best_metric, "value": value, "nimg": counters["nimg"]}
+                    run_best(run, snapshot_state(nets, o, counters, {**extra, "best": best}), best)
+                    record["best"] = True
+            if is_snap and d.is_main:
+                snap = snapshot_state(nets, o, counters, {**extra, "best": best})
+                last_snap = run.save_snapshot(snap, counters["nimg"], keep=o.keep)
+                record["snapshot"] = last_snap.name if last_snap else None
+            if is_snap or is_val:
+                clock.pause_done()  # validation and snapshot time is not training time
+            run.append_stats(record)
+            last = record
+            clock.write(_tick_line(record))
+    finally:
+        clock.close()
+        engine_data.close_batches(batches)
     summary = {
-        "out": str(run.path), "steps": counters["step"], "kimg": round(counters["nimg"] / 1000, 3),
-        "time_s": round(counters["time_s"], 1), "img_per_s": last.get("img_per_s"),
+        **clock.summary(run.path, precision, last),
         "val_l1": last.get("val_l1"), "val_psnr": last.get("val_psnr"), "val_ssim": last.get("val_ssim"),
-        "val_hint_error": last.get("val_hint_error"), "best": best, "snapshot": last.get("snapshot"),
-        "data": data_mode, "val_samples": int(val[COLOR].shape[0]) if val else 0,
-        "device": device, "precision": precision, "world_size": d.world_size,
+        "val_hint_error": last.get("val_hint_error"), "best": best, "data": data_mode,
+        "val_samples": int(val[COLOR].shape[0]) if val else 0,
     }  # fmt: skip
     if d.is_main:
         write_stats(run.path, "train-pix2pix", summary)
@@ -681,14 +564,10 @@ def run_best(run: RunDir, state: dict[str, Any], best: dict[str, Any]) -> Path:
 
 
 def _tick_line(r: dict[str, Any]) -> str:
-    parts = [f"tick {r['tick']:<4d} kimg {r['kimg']:<9.3f} step {r['step']:<7d}"]
-    parts.append(f"loss_d {r['loss_d']:.3f} gan {r['loss_g_gan']:.3f} l1 {r['loss_l1']:.4f}")
-    parts.append(f"{r['img_per_s']:.0f} img/s wait {100 * r['data_wait']:.1f}%")
-    if "val_l1" in r:
-        parts.append(f"val l1 {r['val_l1']:.4f} psnr {r['val_psnr']:.2f} ssim {r['val_ssim']:.3f}")
-    return "  ".join(parts)
-
-
-def _env_int(name: str) -> int | None:
-    v = os.environ.get(name)
-    return int(v) if v else None
+    losses = f"loss_d {r['loss_d']:.3f} gan {r['loss_g_gan']:.3f} l1 {r['loss_l1']:.4f}"
+    val = (
+        f"val l1 {r['val_l1']:.4f} psnr {r['val_psnr']:.2f} ssim {r['val_ssim']:.3f}"
+        if "val_l1" in r
+        else None
+    )
+    return tick_line(r, losses, val)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from prep.errors import UserError
+from train.commands import common as c
 
 
 def main(
@@ -14,9 +14,7 @@ def main(
     shards: Annotated[
         str, typer.Option(help="Line-art shards from `prep canny` (folder with shards.json).")
     ] = "data/lineart",
-    out: Annotated[
-        str, typer.Option(help="Run directory: options, stats.jsonl, grids, snapshots.")
-    ] = "runs/pix2pix",
+    out: c.Out = "runs/pix2pix",
     size: Annotated[int, typer.Option(help="Image size (96: 5-level U-Net; 256: the classic 8).")] = 96,
     tags_mode: Annotated[
         str, typer.Option(help="Tag conditioning: none, plane (tags laid into one extra channel) or embed.")
@@ -26,20 +24,18 @@ def main(
         str | None,
         typer.Option(help="vocab.json of the shards (default: <shards>/vocab.json, ../tags/vocab.json)."),
     ] = None,
-    kimg: Annotated[
-        float, typer.Option(help="Train until this many thousand images have been seen.")
-    ] = 200.0,
-    steps: Annotated[int | None, typer.Option(help="Train until this many steps instead of --kimg.")] = None,
-    batch: Annotated[int, typer.Option(help="Batch size over all processes.")] = 16,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of G and D.")] = 2e-4,
-    beta1: Annotated[float, typer.Option(help="Adam beta1.")] = 0.5,
-    beta2: Annotated[float, typer.Option(help="Adam beta2.")] = 0.999,
+    kimg: c.Kimg = 200.0,
+    steps: c.Steps = None,
+    batch: c.Batch = 16,
+    lr: c.Lr = 2e-4,
+    beta1: c.Beta1 = 0.5,
+    beta2: c.Beta2 = 0.999,
     lambda_l1: Annotated[float, typer.Option(help="Weight of the L1 loss.")] = 100.0,
     decay_kimg: Annotated[
         float | None, typer.Option(help="Linear LR decay over the last N kimg (default: second half).")
     ] = None,
     ngf: Annotated[int, typer.Option(help="Generator width (channels of its first layer).")] = 64,
-    ndf: Annotated[int, typer.Option(help="Discriminator width (channels of its first layer).")] = 64,
+    ndf: c.Ndf = 64,
     d_layers: Annotated[
         int, typer.Option(help="PatchGAN stride-2 blocks: 0 auto (34 px patches to 128 px, then 70 px).")
     ] = 0,
@@ -59,33 +55,21 @@ def main(
         str, typer.Option(help="Metric for network-best.pt: l1, psnr, ssim, hint_error.")
     ] = "l1",
     grid: Annotated[int, typer.Option(help="Validation samples in each preview grid.")] = 8,
-    tick_kimg: Annotated[float, typer.Option(help="Write a stats line every this many kimg.")] = 2.0,
+    tick_kimg: c.TickKimg = 2.0,
     snap_kimg: Annotated[float, typer.Option(help="Snapshot every this many kimg.")] = 20.0,
-    keep: Annotated[int, typer.Option(help="Snapshots to keep (0: all).")] = 3,
-    data: Annotated[
-        str, typer.Option(help="auto, memory (decode once into device memory) or stream.")
-    ] = "auto",
-    memory_budget_gb: Annotated[
-        float, typer.Option(help="Largest dataset --data auto keeps in memory (0: default).")
-    ] = 0.0,
-    workers: Annotated[int, typer.Option(help="Data loading processes per rank.")] = 2,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    precision: Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32.")] = "auto",
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile G and D.")] = False,
+    keep: c.Keep = 3,
+    data: c.Data = "auto",
+    memory_budget_gb: c.MemoryBudgetGb = 0.0,
+    workers: c.Workers = 2,
+    device: c.Device = "auto",
+    precision: c.Precision = "auto",
+    compile: c.Compile = False,
     seed: Annotated[int, typer.Option(help="Seed of weights, augmentation, hints and data order.")] = 0,
-    resume: Annotated[
-        str | None,
-        typer.Option(help="'auto' continues the run in --out; or a snapshot file / run directory."),
-    ] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
-    debug_nan_step: Annotated[int | None, typer.Option(hidden=True)] = None,
+    resume: c.Resume = None,
+    progress: c.Progress = True,
+    debug_nan_step: c.DebugNanStep = None,
 ) -> None:
     """Train the line-art colorizer; `--resume auto` continues where a run stopped."""
     from train.pix2pix import Pix2PixOptions, train
 
-    params = dict(ctx.params)
-    explicit = {k for k in params if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
-    try:
-        train(Pix2PixOptions(**params), explicit)
-    except ValueError as e:  # bad values found deep inside (loader, models) still get one clear line
-        raise UserError(str(e)) from e
+    c.start(ctx, Pix2PixOptions, train)
