@@ -105,7 +105,9 @@ def find_snapshot(path: str | Path) -> Path:
     if p.is_dir():
         snap = RunDir(p, is_main=False).latest_snapshot()
         if snap is None:
-            raise UserError(f"{p}: no network-snapshot-*.pt in this run directory")
+            raise UserError(
+                f"{p}: no network-snapshot-*.pt in this run directory; train first or give a snapshot file"
+            )
         return snap
     if not p.exists():
         raise UserError(f"{p}: no such checkpoint; give a network-snapshot-*.pt file or a run directory")
@@ -121,9 +123,15 @@ def load_snapshot(path: str | Path, kind: str, map_location: str = "cpu") -> dic
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"{path}: not a readable training snapshot ({first})") from e
+        raise UserError(
+            f"{path}: not a readable training snapshot ({first}); give a network-snapshot-*.pt written by `train`"
+        ) from e
     if not isinstance(state, dict) or "kind" not in state:
-        raise UserError(f"{path}: not a training snapshot written by `train` (no 'kind' field)")
+        raise UserError(
+            f"{path}: not a training snapshot written by `train` (no 'kind' field); give a network-snapshot-*.pt from a run directory"
+        )
     if state["kind"] != kind:
-        raise UserError(f"{path}: a {state['kind']} snapshot, but this command needs a {kind} one")
+        raise UserError(
+            f"{path}: a {state['kind']} snapshot, but this command needs a {kind} one; give a snapshot of a `train {kind}` run"
+        )
     return state

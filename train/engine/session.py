@@ -144,5 +144,5 @@ def stop_if_nonfinite(guard: NonFiniteGuard, d: Dist, nimg: int, last_snap: Path
         where = f"the last good snapshot {last_snap} is kept" if last_snap else "no snapshot was written yet"
         raise UserError(
             f"non-finite loss at step {int(bad.item()) - 1} (about kimg {nimg / 1000:.3f}): training stopped; "
-            f"{where}; try a lower --lr or --precision fp32 and --resume auto"
+            f"{where}; resume it with --precision fp32 --resume auto, or start a new run (another --out) with a lower --lr"
         )
