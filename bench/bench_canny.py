@@ -152,9 +152,10 @@ def main() -> None:
         for name, (_fn, w) in runs.items():
             t, c = min(wall[name]), min(cpu[name])
             ips, ipc = args.n / t, args.n / c
+            # worker processes fork from a forkserver, not from this process: their CPU is not ours to read
+            cpu_cols = f"{c:.2f} | {ipc:.0f} | {ipc / base_cpu:.0%}" if w == 1 else "n/a | n/a | n/a"
             print(
-                f"| {name} | {t:.2f} | {ips:.0f} | {ips / w:.0f} | {ips / w / base_wall:.0%} | "
-                f"{c:.2f} | {ipc:.0f} | {ipc / base_cpu:.0%} |"
+                f"| {name} | {t:.2f} | {ips:.0f} | {ips / w:.0f} | {ips / w / base_wall:.0%} | {cpu_cols} |"
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)

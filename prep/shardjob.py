@@ -111,6 +111,21 @@ def _run_chunk(
     return record
 
 
+def _worker_context(work_fn: WorkFn) -> multiprocessing.context.BaseContext:
+    """Workers fork from a forkserver that has imported the stage's module once.
+
+    Not a plain fork of this process: a child forked after the parent used OpenCV's thread pool can
+    deadlock. Not spawn either: each spawned worker would import cv2, numpy and the stage again
+    (about half a CPU-second each), which showed in the 2-worker benchmarks.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    # ignored by Python once this process's forkserver is running; harmless then
+    ctx.set_forkserver_preload(["cv2", "numpy", work_fn.__module__])
+    return ctx
+
+
 def _init_worker() -> None:
     # One OpenCV thread per process: the parallelism comes from the processes.
     try:
@@ -173,8 +188,7 @@ def run_shard_jobs(
                 records[index] = _run_chunk(str(out), prefix, index, fp, work_fn, chunks[index], kwargs)
                 bar.update(1)
         else:
-            # spawn, not fork: a child forked after the parent used OpenCV's thread pool can deadlock
-            ctx = multiprocessing.get_context("spawn")
+            ctx = _worker_context(work_fn)
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
                 futures = {
                     pool.submit(
