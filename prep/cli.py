@@ -14,14 +14,20 @@ import typer
 from prep.commands import canny, crawl, faces, report, repro, sample_site, show, tags, verify
 from prep.errors import UserError
 
-app = typer.Typer(
-    name="prep",
-    help="Crawl a booru and turn it into WebDataset shards of faces, tags and line art.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def make_app(name: str, help: str) -> typer.Typer:
+    """A typer app with the settings both CLIs share (plain errors: run_app prints them)."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = make_app("prep", "Crawl a booru and turn it into WebDataset shards of faces, tags and line art.")
 
 app.command("crawl")(crawl.main)
 app.command("sample-site")(sample_site.main)

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import typer
-
-from prep.cli import run_app
+from prep.cli import make_app, run_app
 from train.commands import colorize, dcgan, pix2pix, sample
 
-app = typer.Typer(
-    name="train",
-    help="Train generators on the shards that `prep` writes.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app = make_app("train", "Train generators on the shards that `prep` writes.")
 
 app.command("dcgan")(dcgan.main)
 app.command("sample")(sample.main)
