@@ -18,6 +18,10 @@ for _ in $(seq 50); do
   sleep 0.2
 done
 prep repro --params params-sample.yaml
-train sample --ckpt runs/dcgan --n 64 --out runs/dcgan/samples.png
-prep show data/lineart --out data/lineart/sheet.png
-echo "demo: done: data/faces, data/lineart (sheet.png), runs/dcgan (samples.png)"
+# Pictures go beside the stage outputs, never inside them: a changed output would make the next
+# `prep repro` rerun its stage.
+train sample --ckpt runs/dcgan --n 64 --out runs/dcgan-samples.png
+prep show data/lineart --out data/lineart-sheet.png
+prep report data --out data/report.html
+echo "demo: done: data/faces, data/lineart, runs/dcgan, runs/pix2pix;" \
+  "pictures: runs/dcgan-samples.png, data/lineart-sheet.png, data/report.html"
