@@ -175,37 +175,48 @@ def _decode_cv2(data: bytes, fmt: str) -> np.ndarray | None:
     return _to_bgr8(arr)
 
 
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """16-bit samples rounded to 8 bits (x / 257); 8-bit arrays pass through unchanged."""
+    import numpy as np
+
+    if arr.dtype == np.uint16:
+        return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    return arr
+
+
+def flatten_alpha(img: np.ndarray) -> np.ndarray:
+    """Composite an H x W x 2 (grey + alpha) or x 4 (colour + alpha) uint8 image onto white.
+
+    Returns 1 or 3 channels; other channel counts pass through. The one rule every reader of
+    booru images follows: transparency becomes white, never black.
+    """
+    import numpy as np
+
+    if img.ndim != 3 or img.shape[2] not in (2, 4):
+        return img
+    colour, alpha = img[..., :-1], img[..., -1:]
+    if alpha.min() == 255:
+        return np.ascontiguousarray(colour)
+    a = alpha.astype(np.uint16)
+    out = (colour.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
 def _to_bgr8(arr: np.ndarray) -> np.ndarray:
     """Any OpenCV decode result (1/2/3/4 channels, 8/16-bit or float) to BGR uint8 on white."""
     import cv2
     import numpy as np
 
-    if arr.dtype == np.uint16:
-        arr = ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
-    elif arr.dtype != np.uint8:
+    arr = to_uint8(arr)
+    if arr.dtype != np.uint8:
         arr = np.clip(arr.astype(np.float32) * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):
+        arr = flatten_alpha(arr)
     if arr.ndim == 2:
         return cv2.cvtColor(arr, cv2.COLOR_GRAY2BGR)
-    channels = arr.shape[2]
-    if channels == 1:
+    if arr.shape[2] == 1:
         return cv2.cvtColor(arr[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if channels == 2:  # grey + alpha
-        grey = cv2.cvtColor(arr[:, :, 0], cv2.COLOR_GRAY2BGR)
-        return _flatten_on_white(grey, arr[:, :, 1])
-    if channels == 4:
-        return _flatten_on_white(arr[:, :, :3], arr[:, :, 3])
     return np.ascontiguousarray(arr)
-
-
-def _flatten_on_white(color: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Composite colour (H x W x 3 uint8) over white using alpha (H x W uint8)."""
-    import numpy as np
-
-    if alpha.min() == 255:
-        return np.ascontiguousarray(color)
-    a = alpha.astype(np.uint16)[:, :, None]
-    out = (color.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
-    return out.astype(np.uint8)
 
 
 def _decode_pillow(data: bytes, fmt: str) -> np.ndarray:
@@ -226,7 +237,7 @@ def _decode_pillow(data: bytes, fmt: str) -> np.ndarray:
                 )
                 if has_alpha:
                     rgba = np.asarray(im.convert("RGBA"))
-                    return _flatten_on_white(rgba[:, :, :3], rgba[:, :, 3])
+                    return flatten_alpha(rgba)
                 return np.ascontiguousarray(np.asarray(im.convert("RGB")))
     except Image.DecompressionBombError as e:
         raise ImageRejected(TOO_LARGE, str(e)) from None

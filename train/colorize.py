@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from prep.errors import UserError
+from prep.images import flatten_alpha, to_uint8
 
 
 def read_image(path: str | Path, option: str) -> np.ndarray:
@@ -33,20 +34,10 @@ def read_image(path: str | Path, option: str) -> np.ndarray:
     img = cv2.imdecode(np.fromfile(str(path), np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise UserError(f"{option} {path}: not a readable image (PNG, JPEG, WebP, BMP, ...)")
-    if img.dtype == np.uint16:
-        img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    elif img.dtype != np.uint8:
+    img = to_uint8(img)
+    if img.dtype != np.uint8:
         raise UserError(f"{option} {path}: unsupported sample type {img.dtype}; save it as an 8-bit image")
     return img if img.ndim == 3 else img[:, :, None]
-
-
-def flatten_alpha(img: np.ndarray) -> np.ndarray:
-    """Composite a 2- or 4-channel image onto white; 1- and 3-channel images pass through."""
-    if img.shape[2] not in (2, 4):
-        return img
-    colour = img[..., :-1].astype(np.uint16)
-    alpha = img[..., -1:].astype(np.uint16)
-    return ((colour * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
 
 
 def to_line_art(img: np.ndarray, lineart: dict[str, Any]) -> tuple[np.ndarray, str]:

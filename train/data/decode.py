@@ -15,6 +15,8 @@ import cv2
 import numpy as np
 import torch
 
+from prep.images import flatten_alpha, to_uint8
+
 IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "bmp"})
 
 
@@ -35,30 +37,17 @@ def is_json_field(field: str) -> bool:
     return field.rsplit(".", 1)[-1].lower() == "json"
 
 
-def _flatten_alpha(img: np.ndarray) -> np.ndarray:
-    """Composite a 2- or 4-channel uint8 image onto white; returns 1 or 3 channels."""
-    colour = img[..., :-1].astype(np.uint16)
-    alpha = img[..., -1:].astype(np.uint16)
-    # round(c*a/255 + 255*(255-a)/255) in integers
-    out = (colour * alpha + 255 * (255 - alpha) + 127) // 255
-    return out.astype(np.uint8)
-
-
 def decode_image_bgr(data: bytes, where: str = "") -> np.ndarray:
     """Decode image bytes to HxWxC uint8 (C = 1 or 3) in OpenCV's BGR channel order."""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise DecodeError(f"{where}: not a decodable image ({len(data)} bytes)")
+    img = to_uint8(img)
     if img.dtype != np.uint8:
-        if img.dtype == np.uint16:
-            img = ((img.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-        else:
-            raise DecodeError(f"{where}: unsupported image sample type {img.dtype}")
+        raise DecodeError(f"{where}: unsupported image sample type {img.dtype}")
     if img.ndim == 2:
         return img[:, :, None]
-    if img.shape[2] in (2, 4):
-        img = _flatten_alpha(img)
-    return img
+    return flatten_alpha(img)
 
 
 def match_channels(img: np.ndarray, channels: int) -> np.ndarray:
