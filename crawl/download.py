@@ -35,14 +35,13 @@ def image_relpath(post_id: int, ext: str) -> str:
 
 
 def part_path(out: Path, post_id: int) -> Path:
-    return out / "images" / f"{post_id % 1000:03d}" / f"{post_id}.part"
+    return out / image_relpath(post_id, "part")
 
 
 def existing_file(out: Path, post_id: int) -> Path | None:
     """A complete file already stored for `post_id` (renamed into place, maybe never journaled)."""
-    folder = out / "images" / f"{post_id % 1000:03d}"
     for ext in IMAGE_EXTS:
-        p = folder / f"{post_id}.{ext}"
+        p = out / image_relpath(post_id, ext)
         if p.is_file():
             return p
     return None

@@ -331,6 +331,7 @@ def write_raw_store(
     """
     import pandas as pd
 
+    from crawl.download import image_relpath
     from prep.atomic import atomic_write_bytes, atomic_write_parquet
     from schemas.crawl import POSTS_SCHEMA, STATUS_OK
     from schemas.validate import validate_table
@@ -341,7 +342,7 @@ def write_raw_store(
         ill = make_illustration(post_id, seed, size)
         ext = file_ext(post_id, seed)
         data = encode(ill.image, ext)
-        rel = f"images/{post_id % 1000:03d}/{post_id}.{ext}"
+        rel = image_relpath(post_id, ext)
         atomic_write_bytes(out / rel, data)
         md5 = hashlib.md5(data).hexdigest()
         h, w = ill.image.shape[:2]
