@@ -14,7 +14,7 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,8 +84,7 @@ def shard_info(path: str | Path) -> ShardInfo:
     """Compute the index entry of an existing shard (counts samples by distinct key)."""
     path = Path(path)
     md5, size = file_md5(path)
-    keys = {os.path.basename(name).split(".", 1)[0] for name, _ in iter_tar_members(path)}
-    return ShardInfo(url=path.name, nsamples=len(keys), filesize=size, md5sum=md5)
+    return ShardInfo(url=path.name, nsamples=count_samples(path), filesize=size, md5sum=md5)
 
 
 def file_md5(path: str | Path) -> tuple[str, int]:
@@ -99,29 +98,41 @@ def file_md5(path: str | Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def iter_tar_members(path: str | Path) -> Iterator[tuple[str, bytes]]:
-    """Yield (member name, bytes) of a tar in file order."""
+def _split_name(name: str) -> tuple[str, str]:
+    """`dir/key.ext.more` -> (key, "ext.more"): the key ends at the first dot of the base name."""
+    key, _, ext = os.path.basename(name).partition(".")
+    return key, ext
+
+
+def count_samples(path: str | Path) -> int:
+    """Distinct keys in a tar, reading headers only."""
+    with tarfile.open(path, mode="r:") as tar:
+        return len({_split_name(m.name)[0] for m in tar.getmembers() if m.isfile()})
+
+
+def iter_samples(
+    path: str | Path, fields: Collection[str] | None = None
+) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Group a shard's members into samples: (key, {ext: bytes}), in file order.
+
+    With `fields`, only those extensions are read (the others are skipped unread); every key
+    still yields a sample.
+    """
+    key: str | None = None
+    files: dict[str, bytes] = {}
     with tarfile.open(path, mode="r:") as tar:
         for member in tar:
             if not member.isfile():
                 continue
-            f = tar.extractfile(member)
-            assert f is not None
-            yield member.name, f.read()
-
-
-def iter_samples(path: str | Path) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Group a shard's members into samples: (key, {ext: bytes}), in file order."""
-    key: str | None = None
-    files: dict[str, bytes] = {}
-    for name, data in iter_tar_members(path):
-        base = os.path.basename(name)
-        k, _, ext = base.partition(".")
-        if key is not None and k != key:
-            yield key, files
-            files = {}
-        key = k
-        files[ext] = data
+            k, ext = _split_name(member.name)
+            if key is not None and k != key:
+                yield key, files
+                files = {}
+            key = k
+            if fields is None or ext in fields:
+                f = tar.extractfile(member)
+                assert f is not None
+                files[ext] = f.read()
     if key is not None:
         yield key, files
 

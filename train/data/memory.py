@@ -7,7 +7,6 @@ never crosses PCIe again and a batch is a single `index_select` on the device.
 from __future__ import annotations
 
 import hashlib
-import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -15,25 +14,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from prep.errors import UserError
+from prep.shards import iter_samples
 from train.data.decode import collate, is_image_field, is_npy_field
 from train.data.source import ShardSource
 
 
 def _read_samples(path: str, fields: set[str]) -> list[dict[str, Any]]:
     """All samples of one shard as {"__key__", "__url__", field: bytes}, reading only `fields`."""
-    samples: list[dict[str, Any]] = []
-    with tarfile.open(path, mode="r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            key, _, ext = member.name.rsplit("/", 1)[-1].partition(".")
-            if not samples or samples[-1]["__key__"] != key:
-                samples.append({"__key__": key, "__url__": path})
-            if ext in fields:
-                f = tar.extractfile(member)
-                assert f is not None
-                samples[-1][ext] = f.read()
-    return samples
+    return [{"__key__": key, "__url__": path, **files} for key, files in iter_samples(path, fields)]
 
 
 _CHUNK = 256

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prep.errors import UserError
-from prep.shards import iter_samples, read_index
+from prep.shards import count_samples, iter_samples, read_index
 from train.data.decode import DecodeError, decode_image, is_image_field
 
 
@@ -40,12 +40,6 @@ class ShardSource:
         raise ValueError("this source has no image field")
 
 
-def _count_samples(path: Path) -> int:
-    """Distinct keys in a tar, reading headers only."""
-    with tarfile.open(path, mode="r:") as tar:
-        return len({m.name.rsplit("/", 1)[-1].split(".", 1)[0] for m in tar.getmembers() if m.isfile()})
-
-
 def _first_sample(path: Path) -> tuple[str, dict[str, bytes]] | None:
     for key, files in iter_samples(path):
         return key, files
@@ -68,7 +62,7 @@ def _list_shards(folder: Path) -> tuple[list[Path], list[int]]:
             )
         return paths, [i.nsamples for i in infos]
     paths = sorted(folder.glob("*.tar"))
-    return paths, [_count_samples(p) for p in paths]
+    return paths, [count_samples(p) for p in paths]
 
 
 def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSource:
@@ -84,11 +78,15 @@ def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSour
     if not fields:
         raise UserError("no fields requested from the shards (e.g. fields=('png',))")
     if not path.exists():
-        raise UserError(f"shard folder {path} does not exist; build it with `prep faces` / `prep canny` or pass the right --shards")
+        raise UserError(
+            f"shard folder {path} does not exist; build it with `prep faces` / `prep canny` or pass the right --shards"
+        )
     if path.is_file():
         if path.suffix != ".tar":
-            raise UserError(f"--shards {path}: not a shard (.tar) or a folder of shards; pass the folder `prep faces` or `prep canny` wrote")
-        paths, sizes = [path], [_count_samples(path)]
+            raise UserError(
+                f"--shards {path}: not a shard (.tar) or a folder of shards; pass the folder `prep faces` or `prep canny` wrote"
+            )
+        paths, sizes = [path], [count_samples(path)]
     else:
         paths, sizes = _list_shards(path)
     if not paths:
