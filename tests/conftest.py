@@ -48,3 +48,14 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread: on a shared 2-core machine two per process are far slower, not faster."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -112,14 +112,8 @@ def tiny_options(shards: Path, out: Path, **kw: object) -> object:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """On a shared 2-core machine two intra-op threads per process are ten times slower, not faster."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def _one_thread(one_torch_thread):
+    """Every test here runs with one torch thread (tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
