@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import cv2
 import numpy as np
 
+from core.atomic import atomic_write_json
+from core.shards import iter_samples, read_index, write_index, write_shard
 from crawl.synthetic import make_illustration
-from prep.atomic import atomic_write_json
 from prep.canny import run_canny
-from prep.shards import iter_samples, read_index, write_index, write_shard
 from prep.tags import build_vocab
 
 

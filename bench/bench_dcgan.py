@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from prep.shards import iter_samples, shard_paths, write_index, write_shard  # noqa: E402
+from core.shards import iter_samples, shard_paths, write_index, write_shard  # noqa: E402
 from train.dcgan import DCGANOptions, Nets, d_losses, g_loss, train, train_step  # noqa: E402
 from train.engine.rundir import read_stats  # noqa: E402
 from train.models.dcgan import build  # noqa: E402

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from prep.shards import write_index, write_shard
+from core.shards import write_index, write_shard
 from train.loader import MemoryBatches, load_into_memory, make_loader, open_shards
 
 

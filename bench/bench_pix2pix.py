@@ -35,7 +35,7 @@ class PILPairs(torch.utils.data.Dataset):
     """The classic aligned dataset: PIL decoding of (line, colour) pairs, to tensors in [-1, 1]."""
 
     def __init__(self, folder: Path) -> None:
-        from prep.shards import iter_samples
+        from core.shards import iter_samples
 
         self.items = []
         for tar in sorted(folder.glob("*.tar")):

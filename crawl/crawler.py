@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 
 import requests
 
+from core.errors import UserError
+from core.hashing import file_md5
 from crawl import cursor
 from crawl.api import ApiError, NotBooruError, Post, list_url, parse_posts
 from crawl.download import SNIFF_BYTES, Fetched, existing_file, fetch_image, image_relpath, sniff
 from crawl.http import FetchError, HttpClient, HttpConfig, RetryableBody, origin
 from crawl.store import Store
-from prep.errors import UserError
-from prep.shards import file_md5
 from schemas.crawl import STATUS_DUPLICATE, STATUS_FILTERED, STATUS_OK
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import requests
 
+from core.images import sniff_format
 from crawl.http import FetchError, HttpClient, read_limited
-from prep.images import sniff_format
 
 IMAGE_EXTS = ("png", "jpg", "gif", "webp", "bmp")
-SNIFF_BYTES = 32  # enough for every signature prep.images.sniff_format checks (BMP needs 26)
+SNIFF_BYTES = 32  # enough for every signature core.images.sniff_format checks (BMP needs 26)
 
 
 def sniff(head: bytes) -> str | None:
     """The file extension for an image from its first bytes (png, jpg, gif, webp, bmp), else None.
 
-    The same test as `prep.images.sniff_format`, which later stages decode by.
+    The same test as `core.images.sniff_format`, which later stages decode by.
     """
     fmt = sniff_format(head)
     return "jpg" if fmt == "jpeg" else fmt

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir, remove_stale_temporaries
+from core.errors import UserError
 from crawl.cursor import Interval
-from prep.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir, remove_stale_temporaries
-from prep.errors import UserError
 from schemas.crawl import POSTS_SCHEMA, STATUS_OK
 
 MANIFEST = "posts.parquet"

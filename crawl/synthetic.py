@@ -331,8 +331,8 @@ def write_raw_store(
     """
     import pandas as pd
 
+    from core.atomic import atomic_write_bytes, atomic_write_parquet
     from crawl.download import image_relpath
-    from prep.atomic import atomic_write_bytes, atomic_write_parquet
     from schemas.crawl import POSTS_SCHEMA, STATUS_OK
     from schemas.validate import validate_table
 

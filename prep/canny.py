@@ -29,9 +29,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from prep.errors import UserError
+from core.errors import UserError
+from core.vocab import Vocab
 from prep.shardjob import ChunkResult, run_shard_jobs
-from prep.tags import Vocab
 
 PREFIX = "lineart"
 MANIFEST_NAME = "lineart.parquet"
@@ -194,9 +194,9 @@ def _decode_face(data: bytes) -> tuple[np.ndarray, bool]:
     """Decode a face crop to BGR uint8; the flag says whether `data` is already a plain 8-bit RGB PNG.
 
     The common case (our own RGB PNGs) is decoded straight with OpenCV; anything else goes through
-    prep.images.load_image, which raises ImageRejected with the reason.
+    core.images.load_image, which raises ImageRejected with the reason.
     """
-    from prep.images import DEFAULT_MAX_PIXELS, load_image
+    from core.images import DEFAULT_MAX_PIXELS, load_image
 
     if data.startswith(_PNG_MAGIC) and data.endswith(_PNG_IEND) and len(data) > 33:
         w, h = struct.unpack(">II", data[16:24])  # IHDR, checked before decoding (no bombs)
@@ -217,7 +217,7 @@ def faces_chunk(
     vocab_hash: str,
 ) -> ChunkResult:
     """Work function for face shards: every sample of the given (chunk index, input shard path)s."""
-    from prep.shards import iter_samples, shard_name
+    from core.shards import iter_samples, shard_name
 
     vocab = _vocab(vocab_tags, vocab_hash)
     out = ChunkResult()
@@ -253,7 +253,7 @@ def _face_sample(
     size: int | None,
     out: ChunkResult,
 ) -> tuple[str, str | None]:
-    from prep.images import ImageRejected
+    from core.images import ImageRejected
 
     image_ext = next((e for e in ("png", "jpg", "jpeg", "webp") if e in files), None)
     if image_ext is None:
@@ -296,8 +296,8 @@ def raw_chunk(
     vocab_hash: str,
 ) -> ChunkResult:
     """Work function for a raw crawl: one sample per post (items: chunk, id, path, abspath, tags, ...)."""
-    from prep.images import ImageRejected, load_image
-    from prep.shards import shard_name
+    from core.images import ImageRejected, load_image
+    from core.shards import shard_name
 
     assert size is not None
     vocab = _vocab(vocab_tags, vocab_hash)
@@ -354,7 +354,7 @@ def detect_source(src: Path, source: str) -> str:
 
 def face_items(src: Path) -> tuple[list[tuple[int, str]], dict[str, tuple[str, int, str]]]:
     """(index, input shard path) in index order, and each path's identity (url, size, md5)."""
-    from prep.shards import read_index, shard_info
+    from core.shards import read_index, shard_info
 
     if (src / "shards.json").is_file():
         try:
@@ -413,9 +413,9 @@ def run_canny(
     workers: int = 1,
 ) -> dict[str, Any]:
     """`prep canny`: write line-art shards, `shards.json`, `lineart.parquet`, `_stats.json`; returns stats."""
-    from prep.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir
-    from prep.stats import write_stats
-    from prep.tags import load_vocab
+    from core.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir
+    from core.stats import write_stats
+    from core.vocab import load_vocab
     from schemas.lineart import LINEART_SCHEMA
     from schemas.validate import validate_table
 

@@ -20,8 +20,8 @@ import os
 import sys
 from pathlib import Path
 
-from prep.atomic import atomic_open
-from prep.errors import UserError
+from core.atomic import atomic_open
+from core.errors import UserError
 
 CASCADE_NAME = "lbpcascade_animeface.xml"
 CASCADE_SHA256 = "9376d30ac38db6bda2a68b88b3b76bbd7e6aa33af47f7f5c76bc88ca75f1ce30"

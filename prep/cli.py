@@ -6,26 +6,8 @@ top so that `prep --help` starts fast; heavy libraries load inside the command t
 
 from __future__ import annotations
 
-import os
-import sys
-
-import typer
-
+from core.cli import make_app, run_app
 from prep.commands import canny, crawl, faces, report, repro, sample_site, show, tags, verify
-from prep.errors import UserError
-
-
-def make_app(name: str, help: str) -> typer.Typer:
-    """A typer app with the settings both CLIs share (plain errors: run_app prints them)."""
-    return typer.Typer(
-        name=name,
-        help=help,
-        no_args_is_help=True,
-        add_completion=False,
-        pretty_exceptions_enable=False,
-        context_settings={"help_option_names": ["-h", "--help"]},
-    )
-
 
 app = make_app("prep", "Crawl a booru and turn it into WebDataset shards of faces, tags and line art.")
 
@@ -40,23 +22,6 @@ app.command("report")(report.main)
 app.command("repro")(repro.repro)
 app.command("status")(repro.status)
 app.command("dag")(repro.dag)
-
-
-def run_app(typer_app: typer.Typer, prog: str) -> None:
-    """Run a typer app, turning UserError (and Ctrl-C) into one line on stderr and an exit code.
-
-    Set `PREP_DEBUG=1` to see the full traceback instead.
-    """
-    try:
-        typer_app(prog_name=prog)
-    except UserError as e:
-        if os.environ.get("PREP_DEBUG"):
-            raise
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from prep.errors import UserError
+from core.errors import UserError
 
 PAD = 2
 LABEL_H = 12
@@ -36,7 +36,7 @@ class Sheet:
 
 def pick_samples(folder: Path, n: int, seed: int | None) -> list[tuple[str, dict[str, bytes]]]:
     """The first `n` samples in index order, or `n` drawn at random (sorted) when `seed` is given."""
-    from prep.shards import iter_samples, read_index, shard_paths
+    from core.shards import iter_samples, read_index, shard_paths
 
     if (folder / "shards.json").is_file():
         infos = read_index(folder)
@@ -125,7 +125,7 @@ def make_sheet(
     height: int | None = None,
 ) -> Sheet:
     """`prep show`: write a contact sheet PNG of `n` samples of the shards in `folder`."""
-    from prep.atomic import atomic_write_bytes
+    from core.atomic import atomic_write_bytes
 
     folder, out = Path(folder), Path(out)
     if n < 1 or cols < 1:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prep.errors import UserError
+from core.errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,8 +194,8 @@ def process_chunk(
     """Work function (runs in worker processes): the face samples, manifest rows and counters of a chunk."""
     import cv2
 
+    from core.images import ImageRejected
     from prep.cascade import load_cascade
-    from prep.images import ImageRejected
     from prep.shardjob import ChunkResult
     from schemas.faces import STATUS_ERROR
 
@@ -226,7 +226,7 @@ def _process_source(item: dict[str, Any], src: str, clf: Any, opts: FaceOptions,
     """Decode one source, detect, and append its samples, rows and counters to `res`."""
     import cv2
 
-    from prep.images import ImageRejected, load_image
+    from core.images import ImageRejected, load_image
     from schemas.faces import STATUS_FACES_TOO_SMALL, STATUS_NO_FACE, STATUS_OK
 
     path = item.get("path")
@@ -319,11 +319,11 @@ def run_faces(
     """The whole stage: shards, faces.parquet, shards.json and _stats.json under `out`; returns the stats."""
     import cv2
 
-    from prep.atomic import atomic_write_parquet, ensure_out_dir
+    from core.atomic import atomic_write_parquet, ensure_out_dir
+    from core.shards import shard_name
+    from core.stats import write_stats
     from prep.cascade import load_cascade, resolve_cascade, sha256_file
     from prep.shardjob import run_shard_jobs
-    from prep.shards import shard_name
-    from prep.stats import write_stats
     from schemas.faces import FACES_SCHEMA
     from schemas.validate import validate_table
 
@@ -410,7 +410,7 @@ def _rows_table(rows: list[dict[str, Any]], schema: Any) -> Any:
 
 def summary(stats: dict[str, Any]) -> str:
     """The one-line end-of-stage summary."""
-    from prep.stats import summary_line
+    from core.stats import summary_line
 
     line = summary_line(
         "faces",

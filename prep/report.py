@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prep.errors import UserError
+from core.errors import UserError
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from prep.tags import Vocab
+    from core.vocab import Vocab
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class Report:
 
 
 def _read_stats(folder: Path, problems: list[str]) -> dict[str, Any] | None:
-    from prep.stats import STATS_NAME
+    from core.stats import STATS_NAME
 
     path = folder / STATS_NAME
     if not path.is_file():
@@ -155,7 +155,7 @@ def _read_manifest(path: Path, spec: StageSpec) -> pd.DataFrame:
 
 def load_stage(root: Path, spec: StageSpec) -> Stage:
     """Read one stage's manifest (or vocabulary) and _stats.json; problems are noted, not raised."""
-    from prep.tags import load_vocab
+    from core.vocab import load_vocab
     from schemas.validate import SchemaError
 
     folder = root / spec.name
@@ -267,7 +267,7 @@ def _elapsed(stats: dict[str, Any] | None) -> float | None:
 
 def _shard_count(folder: Path) -> tuple[int, int] | None:
     """(shards, samples) from the folder's shards.json, or None when it has none."""
-    from prep.shards import read_index
+    from core.shards import read_index
 
     try:
         infos = read_index(folder)
@@ -485,7 +485,7 @@ def _thumbnail(path: Path | None) -> str:
     """A small inline picture of a source file, or why there is none."""
     import cv2
 
-    from prep.images import ImageRejected, load_image
+    from core.images import ImageRejected, load_image
 
     if path is None:
         return '<span class="dim">no file stored</span>'
@@ -659,7 +659,7 @@ def build_report(
     n_rejected: int = 24,
 ) -> Report:
     """`prep report`: write the HTML page about the dataset under `root` (default `<root>/report.html`)."""
-    from prep.atomic import atomic_write_text
+    from core.atomic import atomic_write_text
 
     root = Path(root)
     out = Path(out) if out is not None else root / "report.html"

@@ -12,7 +12,7 @@ the input folder does not recompute anything.
 
 Why resume trusts a done-record after comparing the shard's size only, not its md5: the shard is
 written to a temporary name, fsynced, renamed, and the rename made durable (the folder fsynced,
-see prep.atomic) before the done-record is even created, and the done-record is itself written
+see core.atomic) before the done-record is even created, and the done-record is itself written
 the same way. So once a done-record exists after a crash or power loss, the shard it names is
 complete on disk; the failure the md5 would catch (a shard of zeros left by a rename that reached
 the disk before the data) cannot happen in this order. The size check catches the shard being
@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prep.atomic import atomic_write_json, remove_stale_temporaries
-from prep.shards import Sample, ShardInfo, shard_name, write_index, write_shard
+from core.atomic import atomic_write_json, remove_stale_temporaries
+from core.shards import Sample, ShardInfo, shard_name, write_index, write_shard
 
 
 @dataclass

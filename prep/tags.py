@@ -10,22 +10,17 @@ a shard can record it and later check that it uses the vocabulary it was built w
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from prep.errors import UserError
+from core.errors import UserError
+from core.vocab import VOCAB_NAME, Vocab, load_vocab, vocab_hash
 
-if TYPE_CHECKING:
-    import numpy as np
-
-VOCAB_NAME = "vocab.json"
+__all__ = ["VOCAB_NAME", "Vocab", "build_vocab", "is_meta", "load_vocab", "run_tags", "vocab_hash"]
 
 # Danbooru's "meta" category as far as it shows up on safebooru: resolution, commentary,
 # translation, bad or missing source data, requests and file variants. General tags that
@@ -88,56 +83,6 @@ def is_meta(tag: str) -> bool:
     return tag in META_TAGS or any(p.match(tag) for p in _META_PATTERNS)
 
 
-def vocab_hash(tags: Iterable[str]) -> str:
-    """sha256 (hex) of the ordered tags joined by newlines."""
-    return hashlib.sha256("\n".join(tags).encode("utf-8")).hexdigest()
-
-
-@dataclass(frozen=True)
-class Vocab:
-    """An ordered tag vocabulary; `vector(tags)` gives a sample's multi-hot vector over it."""
-
-    tags: tuple[str, ...]
-    counts: tuple[int, ...] = ()
-    hash: str = ""
-    meta: dict[str, Any] = field(default_factory=dict, compare=False)
-    index: dict[str, int] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "index", {t: i for i, t in enumerate(self.tags)})
-        if not self.hash:
-            object.__setattr__(self, "hash", vocab_hash(self.tags))
-
-    def __len__(self) -> int:
-        return len(self.tags)
-
-    def vector(self, tags: Iterable[str]) -> np.ndarray:
-        """Multi-hot uint8 vector of length len(self); tags not in the vocabulary are ignored."""
-        import numpy as np
-
-        v = np.zeros(len(self.tags), np.uint8)
-        idx = [i for t in tags if (i := self.index.get(t)) is not None]
-        v[idx] = 1
-        return v
-
-    def unknown(self, tags: Iterable[str]) -> list[str]:
-        """The tags (in the given order, without repeats) that are not in the vocabulary."""
-        return list(dict.fromkeys(t for t in tags if t not in self.index))
-
-    def tags_of(self, vector: Any) -> list[str]:
-        """The inverse of `vector`: the tags whose entries are non-zero, in vocabulary order."""
-        import numpy as np
-
-        v = np.asarray(vector).reshape(-1)
-        if v.shape[0] != len(self.tags):
-            raise ValueError(f"tag vector has length {v.shape[0]}, the vocabulary {len(self.tags)}")
-        return [self.tags[i] for i in np.flatnonzero(v)]
-
-    def to_json(self) -> dict[str, Any]:
-        """The vocab.json object (schemas.tags.VOCAB_FILE)."""
-        return {**self.meta, "tags": list(self.tags), "counts": list(self.counts), "hash": self.hash}
-
-
 def count_tags(tag_lists: Iterable[Iterable[str]]) -> tuple[Counter[str], int]:
     """Count in how many posts each tag occurs; returns (counts, number of posts)."""
     counts: Counter[str] = Counter()
@@ -186,34 +131,6 @@ def build_vocab(
     return vocab, stats
 
 
-def load_vocab(path: str | Path) -> Vocab:
-    """Read and check a vocab.json (a folder means `<folder>/vocab.json`); UserError if unusable."""
-    from schemas.tags import VOCAB_FILE
-    from schemas.validate import SchemaError, validate_sample_json
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / VOCAB_NAME
-    if not path.is_file():
-        raise UserError(f"--vocab {path}: no such file; build the vocabulary first with `prep tags`")
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-        validate_sample_json(obj, VOCAB_FILE, where=str(path))
-    except (json.JSONDecodeError, UnicodeDecodeError, SchemaError) as e:
-        raise UserError(f"--vocab {path}: not a tag vocabulary ({e}); rebuild it with `prep tags`") from e
-    tags = tuple(obj["tags"])
-    if len(set(tags)) != len(tags) or len(obj["counts"]) != len(tags):
-        raise UserError(
-            f"--vocab {path}: repeated tags or counts of the wrong length; rebuild it with `prep tags`"
-        )
-    if vocab_hash(tags) != obj["hash"]:
-        raise UserError(
-            f"--vocab {path}: its hash does not match its tags (edited?); rebuild it with `prep tags`"
-        )
-    meta = {k: v for k, v in obj.items() if k not in ("tags", "counts", "hash")}
-    return Vocab(tags=tags, counts=tuple(obj["counts"]), hash=obj["hash"], meta=meta)
-
-
 def read_post_tags(src: str | Path) -> list[list[str]]:
     """The tag lists of the "ok" posts of a crawl manifest (`<src>/posts.parquet` or the file)."""
     import pyarrow as pa
@@ -242,8 +159,8 @@ def run_tags(
     src: str | Path, out: str | Path, top: int, min_count: int, exclude_meta: bool
 ) -> dict[str, Any]:
     """`prep tags`: build `<out>/vocab.json` and `<out>/_stats.json`; returns the statistics."""
-    from prep.atomic import atomic_write_json, ensure_out_dir
-    from prep.stats import write_stats
+    from core.atomic import atomic_write_json, ensure_out_dir
+    from core.stats import write_stats
 
     if top < 1:
         raise UserError(f"--top {top}: must be at least 1")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from prep.errors import UserError
+from core.errors import UserError
 
 IMAGE_EXTS = frozenset({"png", "jpg", "jpeg", "webp", "bmp"})
 
@@ -163,7 +163,8 @@ def check_sample(key: str, files: dict[str, bytes], lineart_spec: dict[str, str]
 
 
 def _load_index(folder: Path, report: Report) -> list[Any]:
-    from prep.shards import INDEX_NAME, ShardInfo, file_md5, read_index, shard_info
+    from core.hashing import file_md5
+    from core.shards import INDEX_NAME, ShardInfo, read_index, shard_info
 
     if (folder / INDEX_NAME).is_file():
         try:

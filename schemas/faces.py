@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 STATUS_OK = "ok"
-# Source-level statuses besides "ok": the prep.images.ImageRejected reasons (empty, missing,
+# Source-level statuses besides "ok": the core.images.ImageRejected reasons (empty, missing,
 # truncated, not_image, undecodable, too_large), `no_face` (the cascade found nothing),
 # `faces_too_small` (every face found was under --min-face; the detector only looks a couple of
 # pyramid steps below --min-face, so much smaller faces count as `no_face`) and `error` (an unexpected failure;

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 STATUS_OK = "ok"
-# Other statuses are rejection reasons: those of prep.images.ImageRejected (empty, missing,
+# Other statuses are rejection reasons: those of core.images.ImageRejected (empty, missing,
 # truncated, not_image, undecodable, too_large) and, for face shards, no_image, no_json, bad_json, bad_shard.
 
 SAMPLE_FIELDS: tuple[str, ...] = ("color.png", "line.png", "tags.npy", "json")

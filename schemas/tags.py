@@ -1,4 +1,4 @@
-"""The tag vocabulary file: `data/tags/vocab.json` (written by `prep tags`, read by prep.tags.load_vocab)."""
+"""The tag vocabulary file: `data/tags/vocab.json` (written by `prep tags`, read by core.vocab.load_vocab)."""
 
 from __future__ import annotations
 

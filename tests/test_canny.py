@@ -14,9 +14,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from core.shards import iter_samples, read_index, write_index, write_shard
 from crawl.synthetic import make_illustration, write_raw_store
 from prep.canny import line_art, run_canny, square_resize
-from prep.shards import iter_samples, read_index, write_index, write_shard
 from prep.tags import build_vocab, load_vocab, run_tags
 from schemas.lineart import LINEART_SAMPLE, LINEART_SCHEMA, SAMPLE_FIELDS
 from schemas.validate import validate_parquet, validate_sample_json

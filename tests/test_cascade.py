@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import UserError
 from prep import cascade
-from prep.errors import UserError
 
 
 class _Server:

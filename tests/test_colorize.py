@@ -101,7 +101,7 @@ def test_hints_move_the_colour(trained_run: Path) -> None:  # noqa: F811
 def test_colorize_refuses_another_kind_of_checkpoint(tmp_path: Path) -> None:
     import torch
 
-    from prep.errors import UserError
+    from core.errors import UserError
     from train.pix2pix import load_colorizer
 
     torch.save({"kind": "dcgan", "options": {}}, tmp_path / "dcgan.pt")

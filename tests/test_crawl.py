@@ -308,8 +308,8 @@ def test_bad_input_gives_one_line_errors(tmp_path):
     ],
 )
 def test_bad_options_are_refused_before_any_work(kw, needle, tmp_path):
+    from core.errors import UserError
     from prep.commands.crawl import main
-    from prep.errors import UserError
 
     args = {"tags": TAG, "out": tmp_path / "raw", "api_url": "http://127.0.0.1:9", **kw}
     with pytest.raises(UserError, match=needle):
@@ -318,8 +318,8 @@ def test_bad_options_are_refused_before_any_work(kw, needle, tmp_path):
 
 
 def test_one_crawl_per_out_folder(tmp_path):
+    from core.errors import UserError
     from crawl.store import Store
-    from prep.errors import UserError
 
     first = Store(tmp_path)
     first.open()

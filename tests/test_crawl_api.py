@@ -139,13 +139,13 @@ def test_sniff_and_layout():
     assert sniff(b"GIF89a....") == "gif"
     assert sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "webp"
     assert sniff(b"<!DOCTYPE html>") is None and sniff(b"") is None
-    # the crawler accepts exactly what the later stages decode (prep.images.sniff_format)
+    # the crawler accepts exactly what the later stages decode (core.images.sniff_format)
     import io
 
     from PIL import Image
 
+    from core.images import sniff_format
     from crawl.download import SNIFF_BYTES
-    from prep.images import sniff_format
 
     for fmt, ext in (("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("WEBP", "webp"), ("BMP", "bmp")):
         buf = io.BytesIO()

@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from prep.errors import UserError
-from prep.shards import write_index, write_shard
+from core.errors import UserError
+from core.shards import write_index, write_shard
 from tests.conftest import ROOT, run_cli
 from train.dcgan import DCGANOptions, train
 from train.engine.rundir import read_stats

@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from core.images import load_image
+from core.shards import iter_samples, read_index
 from crawl.synthetic import make_illustration, write_raw_store
 from prep.faces import FaceOptions, crop_box, crop_face, detect_faces, reduction
-from prep.images import load_image
-from prep.shards import iter_samples, read_index
 from schemas import validate_parquet, validate_sample_json
 from schemas.crawl import POSTS_SCHEMA
 from schemas.faces import FACE_SAMPLE, FACES_SCHEMA
@@ -73,7 +73,7 @@ def test_crop_face_resizes_both_ways() -> None:
 
 
 def test_options_are_checked() -> None:
-    from prep.errors import UserError
+    from core.errors import UserError
 
     for bad, word in (
         (FaceOptions(min_face=10), "--min-face"),

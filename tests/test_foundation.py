@@ -12,8 +12,8 @@ from importlib.metadata import requires
 import pyarrow as pa
 import pytest
 
-from prep.atomic import atomic_open, atomic_write_json
-from prep.shards import iter_samples, read_index, shard_info, write_index, write_shard
+from core.atomic import atomic_open, atomic_write_json
+from core.shards import iter_samples, read_index, shard_info, write_index, write_shard
 from schemas import SchemaError, validate_sample_json, validate_table
 from schemas.crawl import POSTS_SCHEMA
 from tests.conftest import run_cli
@@ -99,7 +99,7 @@ def test_validate_table_and_sample_json():
 
 
 def test_atomic_files_get_normal_permissions(tmp_path):
-    from prep import atomic
+    from core import atomic
 
     atomic_write_json(tmp_path / "a.json", {})
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~atomic._UMASK

@@ -1,4 +1,4 @@
-"""prep.images: every kind of file a booru serves, generated here with Pillow and OpenCV."""
+"""core.images: every kind of file a booru serves, generated here with Pillow and OpenCV."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from prep.images import ImageRejected, load_image, sniff_format
+from core.images import ImageRejected, load_image, sniff_format
 
 
 def _pil_bytes(im: Image.Image, fmt: str, **kw: object) -> bytes:

@@ -1,4 +1,4 @@
-"""The shard loader (train/loader.py) on tiny real shards written with prep.shards."""
+"""The shard loader (train/loader.py) on tiny real shards written with core.shards."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from prep.errors import UserError
-from prep.shards import write_index, write_shard
+from core.errors import UserError
+from core.shards import write_index, write_shard
 from tests.conftest import ROOT
 from train.loader import MemoryBatches, decode_image, load_into_memory, make_loader, open_shards
 

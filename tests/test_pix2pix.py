@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from core.shards import write_index, write_shard
+from core.vocab import Vocab
 from crawl import synthetic
-from prep.shards import write_index, write_shard
-from prep.tags import Vocab
 
 HAIRS = ("red_hair", "blue_hair")
 VOCAB_TAGS = ("1girl", "smile", "red_hair", "blue_hair", "solo")
@@ -207,7 +207,7 @@ def test_patchgan_receptive_field_is_what_it_says(n_layers: int) -> None:
 def test_tag_plane_layout_and_too_large_vocabulary() -> None:
     import torch
 
-    from prep.errors import UserError
+    from core.errors import UserError
     from train.conditioning import build_condition, check_plane_fits, condition_channels, tag_plane
 
     tags = torch.tensor([[1.0, 0, 1, 1, 0, 1]])
@@ -391,7 +391,7 @@ def test_every_mode_trains(lineart_dir: Path, tmp_path: Path, kw: dict) -> None:
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_snapshot(lineart_dir: Path, tmp_path: Path) -> None:
-    from prep.errors import UserError
+    from core.errors import UserError
     from train.pix2pix import train
 
     out = tmp_path / "run"
@@ -457,7 +457,7 @@ def test_bad_shards_give_clear_errors(tmp_path: Path) -> None:
 
 
 def test_resume_with_another_vocabulary_is_refused(lineart_dir: Path, tmp_path: Path) -> None:
-    from prep.errors import UserError
+    from core.errors import UserError
     from train.pix2pix import train
 
     out = tmp_path / "run"
@@ -475,7 +475,7 @@ def test_resume_with_another_vocabulary_is_refused(lineart_dir: Path, tmp_path: 
     make_lineart_shards(other, n_posts=3, vocab_file=False)
     (other / "vocab.json").write_text(json.dumps(v.to_json()))
     for tar in other.glob("*.tar"):
-        from prep.shards import iter_samples
+        from core.shards import iter_samples
 
         samples = []
         for key, files in iter_samples(tar):

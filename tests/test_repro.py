@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prep.errors import UserError
+from core.errors import UserError
 from prep.pipeline.lock import read_lock
 from prep.pipeline.runner import pipeline_status, reproduce
 from prep.pipeline.spec import load_pipeline

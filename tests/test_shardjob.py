@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from core.shards import iter_samples, read_index
 from prep.shardjob import ChunkResult, run_shard_jobs
-from prep.shards import iter_samples, read_index
 
 CALLS_FILE = "calls.log"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.atomic import atomic_write_parquet
+from core.errors import UserError
 from crawl.synthetic import write_raw_store
-from prep.atomic import atomic_write_parquet
-from prep.errors import UserError
 from prep.tags import build_vocab, is_meta, load_vocab, run_tags
 from schemas.crawl import POSTS_SCHEMA
 from schemas.tags import VOCAB_FILE

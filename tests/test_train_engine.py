@@ -12,7 +12,7 @@ import torch
 import typer
 from PIL import Image
 
-from prep.errors import UserError
+from core.errors import UserError
 from train.commands import common
 from train.engine import rng
 from train.engine.ema import ema_beta, update_ema

@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from core.shards import iter_samples, read_index, write_index, write_shard
 from crawl.synthetic import write_raw_store
 from prep.canny import run_canny
 from prep.contact_sheet import LABEL_H, PAD, make_sheet
-from prep.shards import iter_samples, read_index, write_index, write_shard
 from prep.tags import run_tags
 from prep.verify import verify_dir
 from tests.conftest import run_cli

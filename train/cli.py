@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prep.cli import make_app, run_app
+from core.cli import make_app, run_app
 from train.commands import colorize, dcgan, pix2pix, sample
 
 app = make_app("train", "Train generators on the shards that `prep` writes.")

@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import torch
 
-from prep.errors import UserError
-from prep.images import flatten_alpha, to_uint8
+from core.errors import UserError
+from core.images import flatten_alpha, to_uint8
 
 
 def read_image(path: str | Path, option: str) -> np.ndarray:
@@ -128,7 +128,7 @@ def colorize_file(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """`train colorize`: read, colour and write; returns what happened (for the summary and tests)."""
-    from prep.atomic import atomic_write_bytes
+    from core.atomic import atomic_write_bytes
     from train.pix2pix import load_colorizer
 
     model = load_colorizer(ckpt, device)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from prep.errors import UserError
+from core.errors import UserError
 from train.hints import no_hints, simulate_hints
 
 TAG_MODES = ("none", "plane", "embed")

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from prep.errors import UserError
-from prep.stats import summary_line, write_stats
+from core.errors import UserError
+from core.stats import summary_line, write_stats
 from train.engine import data as engine_data
 from train.engine import device as dev
 from train.engine import distributed, rng, session
@@ -203,7 +203,7 @@ def reference_reals(src: Any, data: dict[str, Any] | None, n: int, seed: int) ->
         return data["png"].index_select(0, idx).cpu()
     import numpy as np
 
-    from prep.shards import iter_samples
+    from core.shards import iter_samples
     from train.data.decode import decode_image
 
     wanted = set(torch.randperm(src.num_samples, generator=gen)[:n].tolist())

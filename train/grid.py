@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from prep.atomic import atomic_write_bytes
+from core.atomic import atomic_write_bytes
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from prep.errors import UserError
-from prep.stats import summary_line, write_stats
+from core.errors import UserError
+from core.stats import summary_line, write_stats
 from train.conditioning import TAG_MODES, Prep, check_plane_fits, condition_channels, prepare
 from train.engine import data as engine_data
 from train.engine import device as dev
@@ -214,7 +214,7 @@ def step_generator(seed: int, step: int, rank: int, device: str) -> torch.Genera
 
 
 def first_sample(src: Any) -> tuple[str, dict[str, bytes]]:
-    from prep.shards import iter_samples
+    from core.shards import iter_samples
 
     for shard, n in zip(src.shards, src.sizes, strict=True):
         if n:
@@ -267,7 +267,7 @@ def open_lineart(o: Pix2PixOptions) -> tuple[Any, dict[str, Any], tuple[str, ...
 
 def resolve_vocab(o: Pix2PixOptions, meta: dict[str, Any], tags_len: int) -> Any:
     """The shards' vocabulary (None for --tags-mode none), checked against the shards."""
-    from prep.tags import load_vocab
+    from core.vocab import load_vocab
 
     if o.tags_mode == "none":
         return None
@@ -299,7 +299,7 @@ def resolve_vocab(o: Pix2PixOptions, meta: dict[str, Any], tags_len: int) -> Any
 
 def _post_ids_by_scan(src: Any) -> tuple[list[str], list[int]]:
     """(keys, post ids) of every sample, in index order, reading only the json members."""
-    from prep.shards import iter_samples
+    from core.shards import iter_samples
 
     keys, posts = [], []
     for shard in src.shards:
@@ -310,7 +310,7 @@ def _post_ids_by_scan(src: Any) -> tuple[list[str], list[int]]:
 
 
 def _val_tensors_by_scan(src: Any, wanted: set[str], fields: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    from prep.shards import iter_samples
+    from core.shards import iter_samples
     from train.data.decode import collate
 
     samples = []
@@ -387,14 +387,14 @@ class Colorizer:
 
     G: UNetGenerator
     options: dict[str, Any]
-    vocab: Any  # prep.tags.Vocab or None
+    vocab: Any  # core.vocab.Vocab or None
     lineart: dict[str, Any]  # how the training line art was made (low, high, invert)
     device: str
 
 
 def load_colorizer(path: str | Path, device: str = "cpu") -> Colorizer:
     """The generator of a pix2pix snapshot (eval mode: no dropout) with its options and vocabulary."""
-    from prep.tags import Vocab
+    from core.vocab import Vocab
 
     state = load_snapshot(path, KIND)
     opts = state["options"]
@@ -418,7 +418,7 @@ def train(o: Pix2PixOptions, explicit: set[str] | None = None) -> dict[str, Any]
 
 
 def _train(o: Pix2PixOptions, explicit: set[str], d: distributed.Dist) -> dict[str, Any]:
-    from prep.atomic import atomic_write_json
+    from core.atomic import atomic_write_json
 
     device = d.device
     precision = dev.resolve_precision(o.precision, device)
@@ -553,7 +553,7 @@ def run_best(run: RunDir, state: dict[str, Any], best: dict[str, Any]) -> Path:
     """Write `network-best.pt` (a full snapshot) and `best.json`, atomically."""
     import io
 
-    from prep.atomic import atomic_write_bytes, atomic_write_json
+    from core.atomic import atomic_write_bytes, atomic_write_json
 
     buf = io.BytesIO()
     torch.save(state, buf)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from prep.errors import UserError
+from core.errors import UserError
 from train.dcgan import generate, load_generator
 from train.engine.device import resolve_device
 from train.grid import save_grid

@@ -33,8 +33,8 @@ def main(
     workers: int = typer.Option(0, "--workers", help="Worker processes (0: one per CPU core)."),
 ) -> None:
     """Write <key>.color.png, <key>.line.png, <key>.tags.npy and <key>.json shards, lineart.parquet and shards.json."""
+    from core.stats import summary_line
     from prep.canny import run_canny
-    from prep.stats import summary_line
 
     stats = run_canny(
         src,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from prep.errors import UserError
+from core.errors import UserError
 
 _RATING_NAMES = {"g": "general", "s": "safe", "q": "questionable", "e": "explicit"}
 _RATINGS = {"general", "safe", "sensitive", "questionable", "explicit"}
@@ -105,10 +105,10 @@ def main(
 
     Uses the site's API (index.php?page=dapi&s=post&q=index, JSON or XML answers) and pages newest-first with id:<N, past the site's deep-paging cap. Safe to kill at any moment: run the same command again to resume, with no duplicate rows and no second download of a stored file; run it again later to add only the new posts. Identical files are kept once (status 'duplicate'). Polite: one rate limit per host, retries with backoff, honours Retry-After, never follows a redirect to another host.
     """
+    from core.stats import summary_line, write_stats
     from crawl.api import MAX_PAGE_SIZE, normalise_query
     from crawl.crawler import CrawlAborted, CrawlConfig, Crawler
     from crawl.http import DEFAULT_USER_AGENT, HttpConfig
-    from prep.stats import summary_line, write_stats
 
     try:
         tag_list = normalise_query(tags)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from prep.errors import UserError
+from core.errors import UserError
 
 
 def main(

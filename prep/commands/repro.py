@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from prep.errors import UserError
+from core.errors import UserError
 
 StagesArg = Annotated[
     list[str] | None, typer.Argument(help="Stages to run (default: all), with the stages they depend on.")

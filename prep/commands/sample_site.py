@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from prep.errors import UserError
+from core.errors import UserError
 
 
 def _rate(name: str, value: float) -> float:

@@ -17,7 +17,7 @@ def main(
     ),
 ) -> None:
     """Count tags over the crawl's ok posts (once per post) and save the top K as vocab.json."""
-    from prep.stats import summary_line
+    from core.stats import summary_line
     from prep.tags import run_tags
 
     stats = run_tags(src, out, top=top, min_count=min_count, exclude_meta=exclude_meta)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from prep.shards import file_md5
+from core.hashing import file_md5
 
 # A file modified less than this long before it was hashed could change again within the same
 # mtime tick without changing its key (git's "racy" case), so such hashes are not cached.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prep.atomic import atomic_write_text
-from prep.errors import UserError
+from core.atomic import atomic_write_text
+from core.errors import UserError
 from prep.pipeline.hashing import HashInfo
 
 SCHEMA = "2.0"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from prep.errors import UserError
+from core.errors import UserError
 
 # `${key}`, `${a.b}`, `${a.b[0]}`; `\${...}` stays literal, as in DVC.
 _PATTERN = re.compile(r"(\\)?\$\{\s*([^}]*?)\s*\}")

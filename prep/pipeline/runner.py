@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prep.errors import UserError
+from core.errors import UserError
 from prep.pipeline.dag import Graph
 from prep.pipeline.hashing import HashCache
 from prep.pipeline.lock import read_lock, stage_entry, write_lock

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from prep.errors import UserError
+from core.errors import UserError
 from prep.pipeline.params import Undefined, deep_merge, interpolate, load_params_file, lookup
 
 DEFAULT_PARAMS = "params.yaml"

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from prep.errors import UserError
+from core.errors import UserError
 
 Out = Annotated[str, typer.Option(help="Run directory: options, stats.jsonl, grids, snapshots.")]
 Kimg = Annotated[float, typer.Option(help="Train until this many thousand images have been seen.")]

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import torch
 
-from prep.images import flatten_alpha, to_uint8
+from core.images import flatten_alpha, to_uint8
 
 IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "webp", "bmp"})
 

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from prep.errors import UserError
-from prep.shards import iter_samples
+from core.errors import UserError
+from core.shards import iter_samples
 from train.data.decode import collate, is_image_field, is_npy_field
 from train.data.source import ShardSource
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prep.errors import UserError
-from prep.shards import count_samples, iter_samples, read_index
+from core.errors import UserError
+from core.shards import count_samples, iter_samples, read_index
 from train.data.decode import DecodeError, decode_image, is_image_field
 
 

@@ -6,7 +6,7 @@ import contextlib
 import warnings
 from typing import Any
 
-from prep.errors import UserError
+from core.errors import UserError
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from prep.errors import UserError
+from core.errors import UserError
 
 DATA_MODES = ("auto", "memory", "stream")
 RUN_IDENTITY = ("batch", "lr", "beta1", "beta2", "seed")

@@ -17,8 +17,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from prep.atomic import atomic_write_bytes, atomic_write_json, remove_stale_temporaries
-from prep.errors import UserError
+from core.atomic import atomic_write_bytes, atomic_write_json, remove_stale_temporaries
+from core.errors import UserError
 from train.engine.schedule import kimg_label
 
 LATEST = "latest.json"

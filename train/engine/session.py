@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from prep.errors import UserError
+from core.errors import UserError
 from train.engine import distributed, rng
 from train.engine.console import print_options
 from train.engine.distributed import Dist

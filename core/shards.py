@@ -18,7 +18,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from prep.atomic import atomic_open, atomic_write_json
+from core.atomic import atomic_open, atomic_write_json
+from core.hashing import file_md5
 
 INDEX_NAME = "shards.json"
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
@@ -85,17 +86,6 @@ def shard_info(path: str | Path) -> ShardInfo:
     path = Path(path)
     md5, size = file_md5(path)
     return ShardInfo(url=path.name, nsamples=count_samples(path), filesize=size, md5sum=md5)
-
-
-def file_md5(path: str | Path) -> tuple[str, int]:
-    """(md5 hex digest, size in bytes) of a file, read in blocks."""
-    h = hashlib.md5()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-            size += len(block)
-    return h.hexdigest(), size
 
 
 def _split_name(name: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from prep.errors import UserError
+from core.errors import UserError
 
 
 @contextlib.contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from prep.atomic import atomic_write_json
+from core.atomic import atomic_write_json
 
 STATS_NAME = "_stats.json"
 
