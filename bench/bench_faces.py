@@ -5,9 +5,10 @@
 Writes a synthetic raw store (crawl.synthetic, long side ~1000 px, JPEG/PNG as the crawl stores
 them) in a temporary folder, then measures side by side in one run:
 
-- bare loop: imread, grey, equalizeHist, detectMultiScale(1.1, 5, minSize 24) at full resolution,
-  square crop with the same margin, resize to 96, PNG encode; one OpenCV thread (as one worker),
-  and again with OpenCV's default threads;
+- bare loop: imread, grey, equalizeHist, detectMultiScale(1.1, 5, minSize=(min-face, min-face)) at
+  full resolution (the same minimum face size the stage keeps, 64 by default), square crop with the
+  same margin, resize to 96, PNG encode; one OpenCV thread (as one worker), and again with OpenCV's
+  default threads;
 - `prep faces` (prep.faces.run_faces) with 1 and with 2 workers, fresh output each time.
 
 It checks that the faces found are the same (bare-loop boxes of at least --min-face matched to the
@@ -29,7 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def bare_loop(src: Path, rows: list[dict], cascade: Path, size: int, margin: float) -> tuple[float, dict]:
+def bare_loop(
+    src: Path, rows: list[dict], cascade: Path, size: int, margin: float, min_face: int
+) -> tuple[float, dict]:
     """The straightforward loop; returns (seconds, {post_id: [boxes]})."""
     import cv2
 
@@ -41,7 +44,9 @@ def bare_loop(src: Path, rows: list[dict], cascade: Path, size: int, margin: flo
     for row in rows:
         img = cv2.imread(str(src / row["path"]), cv2.IMREAD_COLOR)
         gray = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
-        boxes = cascade_boxes(clf.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)))
+        boxes = cascade_boxes(
+            clf.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_face, min_face))
+        )
         h, w = img.shape[:2]
         for box in boxes:
             x, y, s, _ = crop_box(box, margin, w, h)
@@ -143,7 +148,7 @@ def main() -> None:
             c0 = _cpu()
             if tag.startswith("bare"):
                 cv2.setNumThreads(1 if tag == "bare1" else default_threads)
-                t, bare = bare_loop(src, rows, cascade, opts.size, opts.margin)
+                t, bare = bare_loop(src, rows, cascade, opts.size, opts.margin, opts.min_face)
                 cv2.setNumThreads(default_threads)
             else:
                 workers = int(tag[1:])
