@@ -31,7 +31,7 @@ import numpy as np
 
 from core.errors import UserError
 from core.vocab import Vocab
-from prep.shardjob import ChunkResult, run_shard_jobs
+from prep.shardjob import Chunk, ChunkResult, JobParams, run_shard_jobs
 
 PREFIX = "lineart"
 MANIFEST_NAME = "lineart.parquet"
@@ -78,7 +78,7 @@ def square_resize(img: np.ndarray, size: int) -> tuple[np.ndarray, tuple[int, in
 
 
 @dataclass(frozen=True)
-class Params:
+class CannyJob(JobParams):
     """What the output depends on, besides the input (the shard jobs' fingerprint)."""
 
     low: int
@@ -88,19 +88,8 @@ class Params:
     vocab_tags: tuple[str, ...]
     vocab_hash: str
 
-    def kwargs(self) -> dict[str, Any]:
-        return {
-            "low": self.low,
-            "high": self.high,
-            "invert": self.invert,
-            "size": self.size,
-            "vocab_tags": list(self.vocab_tags),
-            "vocab_hash": self.vocab_hash,
-        }
-
-
-def _vocab(vocab_tags: list[str], vocab_hash: str) -> Vocab:
-    return Vocab(tags=tuple(vocab_tags), hash=vocab_hash)
+    def vocab(self) -> Vocab:
+        return Vocab(tags=self.vocab_tags, hash=self.vocab_hash)
 
 
 def _row(key: str, source: str, status: str, **kw: Any) -> dict[str, Any]:
@@ -127,14 +116,13 @@ def _sample(
     gray: np.ndarray,
     meta: dict[str, Any],
     vocab: Vocab,
-    low: int,
-    high: int,
-    invert: bool,
+    job: CannyJob,
     source: str,
     shard: str,
     out: ChunkResult,
 ) -> None:
     """Add one finished sample (colour PNG bytes + grayscale pixels) and its manifest row."""
+    low, high, invert = job.low, job.high, job.invert
     line = _edges(gray, low, high, invert)
     h, w = gray.shape
     tags = [t for t in meta.get("tags") or [] if isinstance(t, str)]
@@ -207,23 +195,14 @@ def _decode_face(data: bytes) -> tuple[np.ndarray, bool]:
     return load_image(data, bgr=True), False
 
 
-def faces_chunk(
-    items: list[tuple[int, str]],
-    low: int,
-    high: int,
-    invert: bool,
-    size: int | None,
-    vocab_tags: list[str],
-    vocab_hash: str,
-) -> ChunkResult:
-    """Work function for face shards: every sample of the given (chunk index, input shard path)s."""
-    from core.shards import iter_samples, shard_name
+def faces_chunk(chunk: Chunk[str], job: CannyJob) -> ChunkResult:
+    """Work function for face shards: every sample of the chunk's input shard(s) (absolute paths)."""
+    from core.shards import iter_samples
 
-    vocab = _vocab(vocab_tags, vocab_hash)
+    vocab = job.vocab()
     out = ChunkResult()
-    for index, path in items:
+    for path in chunk.items:
         name = os.path.basename(path)
-        shard = shard_name(PREFIX, index)
         try:
             samples = list(iter_samples(path))
         except (tarfile.TarError, OSError, EOFError) as e:
@@ -231,7 +210,7 @@ def faces_chunk(
             out.counters["rejected_bad_shard"] += 1
             continue
         for key, files in samples:
-            status, detail = _face_sample(key, files, name, shard, vocab, low, high, invert, size, out)
+            status, detail = _face_sample(key, files, name, chunk.shard, vocab, job, out)
             if status != "ok":
                 post_id = None
                 with contextlib.suppress(KeyError, ValueError, TypeError):
@@ -247,13 +226,12 @@ def _face_sample(
     source: str,
     shard: str,
     vocab: Vocab,
-    low: int,
-    high: int,
-    invert: bool,
-    size: int | None,
+    job: CannyJob,
     out: ChunkResult,
 ) -> tuple[str, str | None]:
     from core.images import ImageRejected
+
+    size = job.size
 
     image_ext = next((e for e in ("png", "jpg", "jpeg", "webp") if e in files), None)
     if image_ext is None:
@@ -282,27 +260,18 @@ def _face_sample(
     meta = {**meta, "source": "faces"}
     # BGR2GRAY on BGR pixels is the same computation as RGB2GRAY on the RGB pixels.
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    _sample(key, colour_png, gray, meta, vocab, low, high, invert, source, shard, out)
+    _sample(key, colour_png, gray, meta, vocab, job, source, shard, out)
     return "ok", None
 
 
-def raw_chunk(
-    items: list[dict[str, Any]],
-    low: int,
-    high: int,
-    invert: bool,
-    size: int | None,
-    vocab_tags: list[str],
-    vocab_hash: str,
-) -> ChunkResult:
-    """Work function for a raw crawl: one sample per post (items: chunk, id, path, abspath, tags, ...)."""
+def raw_chunk(chunk: Chunk[dict[str, Any]], job: CannyJob) -> ChunkResult:
+    """Work function for a raw crawl: one sample per post (items: id, path, abspath, tags, ...)."""
     from core.images import ImageRejected, load_image
-    from core.shards import shard_name
 
-    assert size is not None
-    vocab = _vocab(vocab_tags, vocab_hash)
+    assert job.size is not None
+    vocab = job.vocab()
     out = ChunkResult()
-    for post in items:
+    for post in chunk.items:
         key = f"p{post['id']:010d}"
         try:
             rgb = load_image(Path(post["abspath"]))
@@ -310,7 +279,7 @@ def raw_chunk(
             out.rows.append(_row(key, post["path"], e.reason, error=e.detail[:200], post_id=post["id"]))
             out.counters[f"rejected_{e.reason}"] += 1
             continue
-        square, box = square_resize(rgb, size)
+        square, box = square_resize(rgb, job.size)
         bgr = cv2.cvtColor(square, cv2.COLOR_RGB2BGR)
         meta = {
             "post_id": post["id"],
@@ -322,8 +291,7 @@ def raw_chunk(
             "rating": post.get("rating"),
         }
         gray = cv2.cvtColor(square, cv2.COLOR_RGB2GRAY)
-        shard = shard_name(PREFIX, post["chunk"])
-        _sample(key, encode_png(bgr), gray, meta, vocab, low, high, invert, post["path"], shard, out)
+        _sample(key, encode_png(bgr), gray, meta, vocab, job, post["path"], chunk.shard, out)
     return out
 
 
@@ -352,8 +320,8 @@ def detect_source(src: Path, source: str) -> str:
     return source
 
 
-def face_items(src: Path) -> tuple[list[tuple[int, str]], dict[str, tuple[str, int, str]]]:
-    """(index, input shard path) in index order, and each path's identity (url, size, md5)."""
+def face_items(src: Path) -> tuple[list[str], dict[str, tuple[str, int, str]]]:
+    """The input shards' absolute paths in index order, and each path's identity (url, size, md5)."""
     from core.shards import read_index, shard_info
 
     if (src / "shards.json").is_file():
@@ -373,30 +341,18 @@ def face_items(src: Path) -> tuple[list[tuple[int, str]], dict[str, tuple[str, i
         raise UserError(f"--src {src}: the face shard index lists no shards; run `prep faces` first")
     paths = [str((src / i.url).resolve()) for i in infos]
     ids = {p: (i.url, i.filesize, i.md5sum) for p, i in zip(paths, infos, strict=True)}
-    return list(enumerate(paths)), ids
+    return paths, ids
 
 
-def raw_items(src: Path, shard_size: int) -> list[dict[str, Any]]:
-    """The ok posts of a crawl, sorted by id, with their absolute file paths and chunk index."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def raw_items(src: Path) -> list[dict[str, Any]]:
+    """The ok posts of a crawl that have a stored file, sorted by id, with their absolute file paths."""
+    from prep.posts import read_posts
 
-    path = src / "posts.parquet"
-    cols = ["id", "tags", "rating", "file_md5", "path", "status"]
-    try:
-        table = pq.read_table(path, columns=cols)
-    except (pa.ArrowInvalid, OSError, KeyError) as e:
-        raise UserError(
-            f"{path}: not a crawl manifest with columns {cols} ({e}); rebuild it with `prep crawl` or fix --src"
-        ) from e
-    posts = [r for r in table.to_pylist() if r["status"] == "ok" and r["path"]]
+    posts = [r for r in read_posts(src, ["id", "tags", "rating", "file_md5", "path"]) if r["path"]]
     if not posts:
         raise UserError(f"--src {src}: posts.parquet has no stored posts with status 'ok'; crawl some first")
-    posts.sort(key=lambda r: r["id"])
-    for i, r in enumerate(posts):
+    for r in posts:
         r["abspath"] = str((src / r["path"]).resolve())
-        r["chunk"] = i // shard_size
-        del r["status"]
     return posts
 
 
@@ -433,18 +389,18 @@ def run_canny(
     ensure_out_dir(out)
     t0 = time.perf_counter()
     if kind == "faces":
-        pairs, ids = face_items(src)
-        items: list[Any] = pairs
-        item_id: Any = lambda pair: ids[pair[1]]  # noqa: E731
-        work = faces_chunk
-        chunk = 1
+        paths, ids = face_items(src)
+        items: list[Any] = paths
+        item_id: Any = ids.__getitem__
+        work: Any = faces_chunk
+        chunk = 1  # one output shard per input shard, same index
     else:
         size = size or 256
-        items = raw_items(src, shard_size)
+        items = raw_items(src)
         item_id = _raw_item_id
         work = raw_chunk
         chunk = shard_size
-    params = Params(low, high, invert, size, vocab.tags, vocab.hash)
+    job = CannyJob(low, high, invert, size, vocab.tags, vocab.hash)
     workers = workers or os.cpu_count() or 1
     run = run_shard_jobs(
         out,
@@ -452,7 +408,7 @@ def run_canny(
         items,
         chunk,
         work,
-        params.kwargs(),
+        job,
         item_id,
         workers=workers,
         desc="canny",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import UserError
+from prep.shardjob import Chunk, ChunkResult, JobParams, locator
 
 if TYPE_CHECKING:
     import numpy as np
@@ -176,41 +177,65 @@ def _source_row(item: dict[str, Any], status: str, error: str | None, size: tupl
     }
 
 
-def process_chunk(
-    items: list[dict[str, Any]],
-    *,
-    src: str,
-    cascade: str,
-    cascade_sha256: str,
-    size: int,
-    margin: float,
-    min_face: int,
-    scale_factor: float,
-    min_neighbors: int,
-    max_pixels: int,
-    version: int,
-    opencv: str,
-) -> Any:
+@dataclass(frozen=True)
+class FaceJob(JobParams):
+    """What a face chunk's output depends on (the fingerprint), and where its input is (locators)."""
+
+    size: int
+    margin: float
+    min_face: int
+    scale_factor: float
+    min_neighbors: int
+    max_pixels: int
+    cascade_sha256: str  # the cascade is identified by its content ...
+    version: int
+    opencv: str
+    src: str = locator()  # ... and each source by its path relative to --src, so moving either
+    cascade: str = locator()  # keeps every finished shard
+
+    @classmethod
+    def make(cls, opts: FaceOptions, cascade_sha256: str, src: str, cascade: str) -> FaceJob:
+        import cv2
+
+        return cls(
+            opts.size,
+            opts.margin,
+            opts.min_face,
+            opts.scale_factor,
+            opts.min_neighbors,
+            opts.max_pixels,
+            cascade_sha256,
+            ALGORITHM_VERSION,
+            cv2.__version__,
+            src,
+            cascade,
+        )
+
+    def options(self) -> FaceOptions:
+        return FaceOptions(
+            self.size, self.margin, self.min_face, self.scale_factor, self.min_neighbors, self.max_pixels
+        )
+
+
+def process_chunk(chunk: Chunk[dict[str, Any]], job: FaceJob) -> ChunkResult:
     """Work function (runs in worker processes): the face samples, manifest rows and counters of a chunk."""
     import cv2
 
     from core.images import ImageRejected
     from prep.cascade import load_cascade
-    from prep.shardjob import ChunkResult
     from schemas.faces import STATUS_ERROR
 
-    del cascade_sha256, version, opencv  # only part of the resume fingerprint
     cv2.setNumThreads(1)  # parallelism comes from --workers processes
-    opts = FaceOptions(size, margin, min_face, scale_factor, min_neighbors, max_pixels)
-    clf = load_cascade(cascade)
+    opts = job.options()
+    clf = load_cascade(job.cascade)
     delay = float(os.environ.get(_DELAY_ENV) or 0)
     res = ChunkResult()
-    for item in items:
+    for item in chunk.items:
         if delay:
             time.sleep(delay)
         res.counters["sources_seen"] += 1
         try:
-            _process_source(item, src, clf, opts, res)
+            _process_source(item, job.src, clf, opts, chunk.shard, res)
         except ImageRejected as e:
             res.rows.append(_source_row(item, e.reason, e.detail, None))
             res.counters[f"rejected_{e.reason}"] += 1
@@ -222,7 +247,9 @@ def process_chunk(
     return res
 
 
-def _process_source(item: dict[str, Any], src: str, clf: Any, opts: FaceOptions, res: Any) -> None:
+def _process_source(
+    item: dict[str, Any], src: str, clf: Any, opts: FaceOptions, shard: str, res: ChunkResult
+) -> None:
     """Decode one source, detect, and append its samples, rows and counters to `res`."""
     import cv2
 
@@ -263,7 +290,7 @@ def _process_source(item: dict[str, Any], src: str, clf: Any, opts: FaceOptions,
         js = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
         samples.append((key, {"png": png, "json": js}))
         row = _source_row(item, STATUS_OK, None, (width, height))
-        row.update(key=key, face_index=index, x=box[0], y=box[1], w=box[2], h=box[3])
+        row.update(key=key, shard=shard, face_index=index, x=box[0], y=box[1], w=box[2], h=box[3])
         row.update(crop_x=cb[0], crop_y=cb[1], crop_size=cb[2])
         rows.append(row)
     # Only a source that went through completely contributes samples (never half of its faces).
@@ -276,36 +303,11 @@ def _process_source(item: dict[str, Any], src: str, clf: Any, opts: FaceOptions,
 
 
 def load_sources(src: Path) -> list[dict[str, Any]]:
-    """The usable rows of `<src>/posts.parquet` (status ok), sorted by post id."""
-    import pyarrow.parquet as pq
+    """The usable posts of `<src>/posts.parquet` (status ok), sorted by post id."""
+    from prep.posts import read_posts
 
-    if not src.exists():
-        raise UserError(f"--src {src}: no such folder; run `prep crawl --out {src}` first or pass --src")
-    if not src.is_dir():
-        raise UserError(f"--src {src}: not a folder; pass the crawl's output folder")
-    manifest = src / "posts.parquet"
-    if not manifest.is_file():
-        raise UserError(f"--src {src}: no posts.parquet there; run `prep crawl --out {src}` first")
-    try:
-        table = pq.read_table(manifest, columns=["id", "status", "path", "file_md5", "tags", "rating"])
-    except Exception as e:
-        raise UserError(f"{manifest}: cannot read the crawl manifest ({e}); rerun `prep crawl`") from None
-    rows = [r for r in table.to_pylist() if r["status"] == "ok"]
-    if not rows:
-        raise UserError(f"--src {src}: posts.parquet has no downloaded posts (status ok); nothing to do")
-    rows.sort(key=lambda r: r["id"])
-    # posts.parquet is unique by id; should it not be, keep one row per post (keys must be unique).
-    rows = [r for i, r in enumerate(rows) if i == 0 or r["id"] != rows[i - 1]["id"]]
-    return [
-        {
-            "id": int(r["id"]),
-            "path": r["path"],
-            "file_md5": r["file_md5"],
-            "tags": list(r["tags"] or []),
-            "rating": r["rating"],
-        }
-        for r in rows
-    ]
+    rows = read_posts(src, ["id", "path", "file_md5", "tags", "rating"])
+    return [{**r, "id": int(r["id"]), "tags": list(r["tags"] or [])} for r in rows]
 
 
 def run_faces(
@@ -317,10 +319,7 @@ def run_faces(
     shard_size: int = 1000,
 ) -> dict[str, Any]:
     """The whole stage: shards, faces.parquet, shards.json and _stats.json under `out`; returns the stats."""
-    import cv2
-
     from core.atomic import atomic_write_parquet, ensure_out_dir
-    from core.shards import shard_name
     from core.stats import write_stats
     from prep.cascade import load_cascade, resolve_cascade, sha256_file
     from prep.shardjob import run_shard_jobs
@@ -338,20 +337,7 @@ def run_faces(
     load_cascade(cascade_file)  # fail early, in the main process, on a file OpenCV cannot read
     ensure_out_dir(out)
 
-    # The cascade is identified by its content and each source by its path relative to --src, so
-    # moving --src or the cascade file keeps every finished shard (paths go in as context).
-    context = {"src": str(src.resolve()), "cascade": str(cascade_file.resolve())}
-    params = {
-        "cascade_sha256": sha256_file(cascade_file),
-        "size": opts.size,
-        "margin": opts.margin,
-        "min_face": opts.min_face,
-        "scale_factor": opts.scale_factor,
-        "min_neighbors": opts.min_neighbors,
-        "max_pixels": opts.max_pixels,
-        "version": ALGORITHM_VERSION,
-        "opencv": cv2.__version__,
-    }
+    job = FaceJob.make(opts, sha256_file(cascade_file), str(src.resolve()), str(cascade_file.resolve()))
     t0 = time.perf_counter()
     run = run_shard_jobs(
         out,
@@ -359,21 +345,14 @@ def run_faces(
         items,
         shard_size,
         process_chunk,
-        params,
+        job,
         # tags and rating go into each sample's JSON, so a retagged post is recomputed too
         item_id=lambda it: (it["id"], it["file_md5"], it["path"], it["tags"], it["rating"]),
         workers=workers,
         desc="faces",
-        context=context,
     )
-    elapsed = time.perf_counter() - t0
-
-    chunk_of = {it["id"]: i // shard_size for i, it in enumerate(items)}
-    rows = run.rows
-    for row in rows:
-        if row["key"] is not None:
-            row["shard"] = shard_name(PREFIX, chunk_of[row["post_id"]])
-    table = validate_table(_rows_table(rows, FACES_SCHEMA), FACES_SCHEMA, where=MANIFEST_NAME)
+    seconds = time.perf_counter() - t0
+    table = validate_table(_rows_table(run.rows, FACES_SCHEMA), FACES_SCHEMA, where=MANIFEST_NAME)
     atomic_write_parquet(out / MANIFEST_NAME, table)
 
     c = run.counters
@@ -390,13 +369,13 @@ def run_faces(
         "shards": len(run.shards),
         "shards_resumed": run.chunks_skipped,
         "chunks": run.chunks_total,
-        "elapsed_s": round(elapsed, 3),
+        "seconds": round(seconds, 3),
         # Over the chunks computed in this run (resumed ones took no time).
-        "images_per_s": round(run.items_computed / elapsed, 2) if elapsed > 0 else 0.0,
+        "images_per_s": round(run.items_computed / seconds, 2) if seconds > 0 else 0.0,
         "workers": workers,
         "shard_size": shard_size,
         "reduction": round(reduction(opts.min_face, opts.scale_factor), 4),
-        "options": params,
+        "options": job.identity(),
     }
     write_stats(out, "faces", stats)
     return stats
@@ -423,7 +402,7 @@ def summary(stats: dict[str, Any]) -> str:
             "faces_too_small",
             "shards",
             "shards_resumed",
-            "elapsed_s",
+            "seconds",
             "images_per_s",
         ],
     )

@@ -6,9 +6,13 @@ then a small done-record (`.<prefix>-<i:06d>.done.json`: the shard's index entry
 rows, its counters and a fingerprint of the chunk's input and the stage's params). A rerun skips
 every chunk whose done-record matches, so a killed run resumes at shard granularity, and a
 changed input or param recomputes only the chunks it touches. A chunk that yields no samples
-writes no shard (never an empty tar), only its done-record. What only locates the input (folder
-paths, in `context`) is passed to the work function but kept out of the fingerprint, so moving
-the input folder does not recompute anything.
+writes no shard (never an empty tar), only its done-record.
+
+The contract: a stage gives a typed params object (a frozen dataclass deriving from `JobParams`)
+and a module-level work function `work(chunk, params) -> ChunkResult`, where `chunk` is a
+`Chunk`: its index, the name of the shard it writes and its items. Params fields declared with
+`locator()` only say where the input is (folder paths): the work function sees them, the
+fingerprint does not, so moving the input folder does not recompute anything.
 
 Why resume trusts a done-record after comparing the shard's size only, not its md5: the shard is
 written to a temporary name, fsynced, renamed, and the rename made durable (the folder fsynced,
@@ -29,9 +33,9 @@ import multiprocessing
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from core.atomic import atomic_write_json, remove_stale_temporaries
 from core.shards import Sample, ShardInfo, shard_name, write_index, write_shard
@@ -58,7 +62,33 @@ class ShardRun:
     items_computed: int = 0  # items in the chunks computed by this run (not resumed)
 
 
-WorkFn = Callable[..., ChunkResult]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Chunk(Generic[T]):
+    """One unit of work: chunk `index` of the stage's items, which writes shard `shard` (a file name)."""
+
+    index: int
+    shard: str
+    items: list[T]
+
+
+def locator(default: Any = None) -> Any:
+    """A params field that only locates the input (a folder path): kept out of the fingerprint."""
+    return field(default=default, metadata={"locator": True})
+
+
+@dataclass(frozen=True)
+class JobParams:
+    """Base of a stage's params: every field goes into each chunk's fingerprint except `locator()` ones."""
+
+    def identity(self) -> dict[str, Any]:
+        """What the output depends on: the fields that are not locators (JSON-serialisable)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("locator")}
+
+
+WorkFn = Callable[[Chunk[Any], Any], ChunkResult]
 
 
 def fingerprint(*parts: Any) -> str:
@@ -88,16 +118,17 @@ def _load_done(out: Path, prefix: str, index: int, fp: str) -> dict[str, Any] | 
 
 
 def _run_chunk(
-    out: str, prefix: str, index: int, fp: str, work_fn: WorkFn, items: Sequence[Any], kwargs: dict[str, Any]
+    out: str, prefix: str, fp: str, work_fn: WorkFn, chunk: Chunk[Any], params: Any
 ) -> dict[str, Any]:
     """Worker side: process one chunk, write its shard (if any samples) and its done-record."""
-    result = work_fn(items, **kwargs)
+    result = work_fn(chunk, params)
     out_path = Path(out)
+    index = chunk.index
     shard = None
     if result.samples:
-        shard = asdict(write_shard(out_path / shard_name(prefix, index), result.samples))
+        shard = asdict(write_shard(out_path / chunk.shard, result.samples))
     else:
-        stale = out_path / shard_name(prefix, index)
+        stale = out_path / chunk.shard
         if stale.exists():
             stale.unlink()
     record = {
@@ -167,38 +198,37 @@ def run_shard_jobs(
     items: Sequence[Any],
     shard_size: int,
     work_fn: WorkFn,
-    params: dict[str, Any],
+    params: JobParams,
     item_id: Callable[[Any], Any],
     workers: int = 1,
     desc: str = "shards",
     index_name: str | None = None,
-    context: dict[str, Any] | None = None,
 ) -> ShardRun:
     """Process `items` in chunks of `shard_size` into shards under `out`, resuming finished chunks.
 
-    `work_fn(items, **params, **context)` must be a module-level function (it runs in worker
-    processes) and deterministic. `params` are what the output depends on and go into each
-    chunk's fingerprint; `context` holds what must not change the output, only where the input is
-    (e.g. the source folder), and stays out of it. `item_id(item)` gives what identifies an item's
-    input for the fingerprint (e.g. `(post_id, file_md5, relative_path)`). Shards, done-records
-    and chunk indices beyond this run's chunks (left by an earlier, larger run) are removed.
-    Finally `shards.json` is written.
+    `work_fn(chunk, params)` must be a module-level function (it runs in worker processes) and
+    deterministic; `params` must pickle. `params.identity()` (what the output depends on) goes
+    into each chunk's fingerprint with `item_id(item)` of its items (what identifies an item's
+    input, e.g. `(post_id, file_md5, relative_path)`). Shards, done-records and chunk indices
+    beyond this run's chunks (left by an earlier, larger run) are removed. Finally `shards.json`
+    is written.
     """
     from tqdm import tqdm
 
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
-    if clash := sorted(set(params) & set(context or {})):
-        raise ValueError(f"{clash} given both as params and as context")
-    kwargs = {**params, **(context or {})}
+    identity = params.identity()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
-    chunks = [list(items[i : i + shard_size]) for i in range(0, len(items), shard_size)]
+    chunks = [
+        Chunk(i // shard_size, shard_name(prefix, i // shard_size), list(items[i : i + shard_size]))
+        for i in range(0, len(items), shard_size)
+    ]
     records: dict[int, dict[str, Any]] = {}
     todo: list[tuple[int, str]] = []
     for index, chunk in enumerate(chunks):
-        fp = fingerprint(prefix, params, [item_id(it) for it in chunk])
+        fp = fingerprint(prefix, identity, [item_id(it) for it in chunk.items])
         record = _load_done(out, prefix, index, fp)
         if record is None:
             todo.append((index, fp))
@@ -211,15 +241,13 @@ def run_shard_jobs(
     with tqdm(total=len(chunks), initial=skipped, desc=desc, unit="shard", dynamic_ncols=True) as bar:
         if workers <= 1 or len(todo) <= 1:
             for index, fp in todo:
-                records[index] = _run_chunk(str(out), prefix, index, fp, work_fn, chunks[index], kwargs)
+                records[index] = _run_chunk(str(out), prefix, fp, work_fn, chunks[index], params)
                 bar.update(1)
         else:
             ctx = _worker_context(work_fn)
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
                 futures = {
-                    pool.submit(
-                        _run_chunk, str(out), prefix, index, fp, work_fn, chunks[index], kwargs
-                    ): index
+                    pool.submit(_run_chunk, str(out), prefix, fp, work_fn, chunks[index], params): index
                     for index, fp in todo
                 }
                 for fut in as_completed(futures):
@@ -236,7 +264,7 @@ def run_shard_jobs(
         rows.extend(record["rows"])
         counters.update(record["counters"])
     write_index(out, shards, name=index_name or prefix)
-    computed = sum(len(chunks[index]) for index, _ in todo)
+    computed = sum(len(chunks[index].items) for index, _ in todo)
     return ShardRun(shards, rows, counters, len(chunks), skipped, items_computed=computed)
 
 

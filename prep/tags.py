@@ -133,26 +133,9 @@ def build_vocab(
 
 def read_post_tags(src: str | Path) -> list[list[str]]:
     """The tag lists of the "ok" posts of a crawl manifest (`<src>/posts.parquet` or the file)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    from prep.posts import read_posts
 
-    src = Path(src)
-    path = src if src.suffix == ".parquet" else src / "posts.parquet"
-    if not src.exists():
-        raise UserError(f"--src {src}: no such folder; run `prep crawl` first or point --src at a crawl")
-    if not path.is_file():
-        raise UserError(
-            f"--src {src}: no posts.parquet there; run `prep crawl` first or point --src at a crawl"
-        )
-    try:
-        table = pq.read_table(path, columns=["tags", "status"])
-    except (pa.ArrowInvalid, OSError, KeyError) as e:
-        raise UserError(
-            f"{path}: not a crawl manifest with tags and status columns ({e}); rebuild it with `prep crawl` or fix --src"
-        ) from e
-    ok = table.filter(pc.equal(table.column("status"), "ok"))
-    return [t or [] for t in ok.column("tags").to_pylist()]
+    return [r["tags"] or [] for r in read_posts(src, ["tags"])]
 
 
 def run_tags(
@@ -167,9 +150,7 @@ def run_tags(
     if min_count < 1:
         raise UserError(f"--min-count {min_count}: must be at least 1")
     t0 = time.perf_counter()
-    tag_lists = read_post_tags(src)
-    if not tag_lists:
-        raise UserError(f"--src {src}: the manifest has no posts with status 'ok'; crawl some first")
+    tag_lists = read_post_tags(src)  # UserError when no post is usable
     vocab, stats = build_vocab(tag_lists, top=top, min_count=min_count, exclude_meta=exclude_meta)
     if not len(vocab):
         raise UserError(

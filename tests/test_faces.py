@@ -450,16 +450,20 @@ def test_out_in_the_way_is_a_user_error(tmp_path: Path, raw_store: Path, cascade
 
 def test_process_chunk_counts_small_faces(tmp_path: Path, cascade_path: Path) -> None:
     """In-process: faces under --min-face are counted and the source is `faces_too_small`."""
-    from prep.faces import process_chunk
+    from prep.faces import FaceJob, process_chunk
+    from prep.shardjob import Chunk
 
     ill = make_illustration(7772, seed=1, size=(400, 400))
     (tmp_path / "a.png").write_bytes(cv2.imencode(".png", ill.image[:, :, ::-1])[1].tobytes())
     item = {"id": 1, "path": "a.png", "file_md5": "x", "tags": ["1girl"], "rating": "general"}
-    params = dict(src=str(tmp_path), cascade=str(cascade_path), cascade_sha256="", size=96, margin=0.25)
-    params.update(scale_factor=1.1, min_neighbors=5, max_pixels=10**8, version=1, opencv=cv2.__version__)
-    res = process_chunk([item], min_face=205, **params)  # the face is ~190 px
+
+    def job(min_face: int) -> FaceJob:
+        opts = FaceOptions(size=96, margin=0.25, min_face=min_face, max_pixels=10**8)
+        return FaceJob.make(opts, "", src=str(tmp_path), cascade=str(cascade_path))
+
+    res = process_chunk(Chunk(0, "faces-000000.tar", [item]), job(205))  # the face is ~190 px
     assert not res.samples and res.rows[0]["status"] == "faces_too_small"
     assert res.counters["faces_too_small"] == res.counters["faces_found"] == 1
-    res = process_chunk([item, {**item, "id": 2, "path": None}], min_face=64, **params)
+    res = process_chunk(Chunk(0, "faces-000000.tar", [item, {**item, "id": 2, "path": None}]), job(64))
     assert [r["status"] for r in res.rows] == ["ok", "missing"] and len(res.samples) == 1
     assert res.counters["sources_ok"] == 1 and res.counters["rejected_missing"] == 1

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 
-from core.shards import iter_samples, read_index
-from prep.shardjob import ChunkResult, run_shard_jobs
+from core.shards import iter_samples, read_index, shard_name
+from prep.shardjob import Chunk, ChunkResult, JobParams, locator, run_shard_jobs
 
 CALLS_FILE = "calls.log"
 
 
-def square_work(items, scale, log_dir):
+@dataclass(frozen=True)
+class SquareParams(JobParams):
+    scale: int
+    log_dir: str
+
+
+def square_work(chunk: Chunk[int], params: SquareParams) -> ChunkResult:
     """Emit one sample per even item; odd items are 'rejected'."""
-    with open(f"{log_dir}/{CALLS_FILE}", "a") as f:
+    assert chunk.shard == shard_name("sq", chunk.index)  # the worker knows the shard it writes
+    items, scale = chunk.items, params.scale
+    with open(f"{params.log_dir}/{CALLS_FILE}", "a") as f:
         f.write(json.dumps(items) + "\n")
     res = ChunkResult()
     for it in items:
@@ -34,7 +43,7 @@ def run(out, items, workers=1, scale=2, log_dir=None):
         items,
         shard_size=4,
         work_fn=square_work,
-        params={"scale": scale, "log_dir": str(log_dir or out)},
+        params=SquareParams(scale, str(log_dir or out)),
         item_id=lambda x: x,
         workers=workers,
     )
@@ -82,3 +91,21 @@ def test_resume_after_lost_shard_and_changed_params(tmp_path):
     assert [s.url for s in r.shards] == ["sq-000000.tar", "sq-000001.tar"]
     assert sorted(p.name for p in tmp_path.glob("sq-*.tar")) == ["sq-000000.tar", "sq-000001.tar"]
     assert calls(tmp_path) == [[4]]
+
+
+@dataclass(frozen=True)
+class LocatedParams(JobParams):
+    scale: int
+    log_dir: str = locator()
+
+
+def test_locator_fields_stay_out_of_the_fingerprint(tmp_path):
+    """A field declared with locator() reaches the work function but moving it recomputes nothing."""
+    assert LocatedParams(2, "x").identity() == {"scale": 2}
+    items = list(range(8))
+    for log_dir in (tmp_path / "l1", tmp_path / "l2"):
+        log_dir.mkdir()
+        r = run_shard_jobs(
+            tmp_path / "o", "sq", items, 4, square_work, LocatedParams(2, str(log_dir)), lambda x: x
+        )
+    assert r.chunks_skipped == 2 and len(calls(tmp_path / "l1")) == 2 and not calls(tmp_path / "l2")
