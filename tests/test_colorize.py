@@ -107,3 +107,46 @@ def test_colorize_refuses_another_kind_of_checkpoint(tmp_path: Path) -> None:
     torch.save({"kind": "dcgan", "options": {}}, tmp_path / "dcgan.pt")
     with pytest.raises(UserError, match="dcgan snapshot"):
         load_colorizer(tmp_path / "dcgan.pt")
+
+
+def _one_pixel_drawing(h: int, w: int) -> np.ndarray:
+    """A large drawing of 1 px black lines on white (circles and strokes, no anti-aliasing)."""
+    rng = np.random.default_rng(3)
+    img = np.full((h, w), 255, np.uint8)
+    for _ in range(40):
+        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.circle(img, c, int(rng.integers(20, 400)), 0, 1, lineType=cv2.LINE_8)
+        d = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.line(img, c, d, 0, 1, lineType=cv2.LINE_8)
+    return img
+
+
+def test_large_drawing_keeps_its_size_and_its_crisp_dark_lines(trained_run: Path) -> None:  # noqa: F811
+    """A 2000x1500 drawing of 1 px lines comes back at 2000x1500, its line pixels as dark as they were,
+    no grey halo beside them, and the rest coloured by the model (its colour, upsampled)."""
+    from train.colorize import colorize_array, pad_square
+    from train.pix2pix import load_colorizer
+
+    model = load_colorizer(trained_run)
+    drawing = _one_pixel_drawing(1500, 2000)
+    tags = model.vocab.vector(["1girl", "blue_hair"])
+    out = colorize_array(model, drawing, tags)
+    assert out.shape == (1500, 2000, 3) and out.dtype == np.uint8
+    ink = drawing < 128
+    assert ink.mean() > 0.003  # the drawing has lines
+    # every line pixel stays within a few levels of the drawing's own (black) line
+    assert int(out[ink].max()) <= int(drawing[ink].max()) + 8
+    # crisp: no grey band beside the lines (the old upscaled output had its lines at ~155 levels and
+    # the pixels beside them the same): two pixels away is as light as the colour a little further off
+    dist = cv2.distanceTransform((~ink).astype(np.uint8), cv2.DIST_L2, 3)
+    beside, off = out[(dist >= 1.5) & (dist < 2.5)].mean(), out[(dist >= 6) & (dist < 10)].mean()
+    assert abs(beside - off) < 12 and beside - out[ink].mean() > 80, (beside, off)
+    # coloured by the model, not white paper: colour varies and has chroma away from the lines
+    far = out[dist >= 12].astype(int)
+    assert far.std() > 3 and np.abs(far[:, 0] - far[:, 2]).mean() > 5
+    # plain shrinking would have left the model only a faint grey of the 1 px lines
+    from train.colorize import shrink_lines
+
+    square, _ = pad_square(drawing, 255)
+    assert cv2.resize(square, (32, 32), interpolation=cv2.INTER_AREA).min() > 200
+    assert shrink_lines(square, 32, dark_lines=True).min() < 60

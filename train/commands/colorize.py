@@ -28,7 +28,7 @@ def main(
     strict: Annotated[
         bool, typer.Option("--strict", help="Unknown tags are an error, not a warning.")
     ] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto (CUDA when there is one), cpu or cuda.")] = "auto",
 ) -> None:
     """Colour a drawing; says which tags the model does not know."""
     from train.colorize import colorize_file
