@@ -36,18 +36,10 @@ def manifest_path(src: str | Path, option: str = "--src") -> Path:
 def read_manifest(path: str | Path, columns: Sequence[str]) -> Any:
     """The given columns of a crawl manifest file as stored, checked against POSTS_SCHEMA (a pyarrow
     Table); SchemaError when a column is missing or of the wrong type, OSError when unreadable."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+    from prep.manifests import read_columns
     from schemas.crawl import POSTS_SCHEMA
-    from schemas.validate import SchemaError, validate_table
 
-    try:
-        table = pq.read_table(path, columns=list(columns))
-    except (pa.ArrowInvalid, KeyError) as e:
-        raise SchemaError(str(e)) from e
-    sub = pa.schema([POSTS_SCHEMA.field(c) for c in columns])
-    return validate_table(table, sub, where=str(path))
+    return read_columns(path, POSTS_SCHEMA, columns)
 
 
 def read_posts(src: str | Path, columns: Sequence[str], option: str = "--src") -> list[dict[str, Any]]:

@@ -4,8 +4,12 @@ Problems found (each reported on one line): a listed shard that is missing, a si
 sample-count mismatch with the index, a tar that cannot be read, a tar member that is not a
 `<key>.<ext>` file or is separated from the rest of its sample, a key used twice, a sample
 lacking a field the others have, a field that does not decode (image, `.npy`, `.json`), a
-`line.png` that is not one channel, line-art JSON that does not match schemas.lineart, and a
-`*.tar` in the folder that the index does not list.
+`line.png` that is not one channel, sample JSON that does not match its stage's spec, a manifest
+that does not match its stage's schema, and a `*.tar` in the folder that the index does not list.
+
+Which stage wrote the folder comes from the registry (prep/stages.py), by the `name` in
+`shards.json` or else the shards' prefix; a folder no stage writes is still checked shard by
+shard, and `Report.notes` says that its JSON and manifest could not be checked against a schema.
 
 Each shard is read once, as a stream: its md5 is computed from the same bytes the tar reader
 consumes, and only one sample is held in memory at a time, so raw-size shards cost no more
@@ -14,6 +18,7 @@ memory than their largest sample.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tarfile
@@ -47,6 +52,8 @@ class Report:
     samples: int = 0
     fields: tuple[str, ...] = ()
     problems: list[Problem] = field(default_factory=list)
+    stage: str | None = None  # the registered stage that wrote the folder, when known
+    notes: list[str] = field(default_factory=list)  # what could not be checked, and why
 
     @property
     def ok(self) -> bool:
@@ -125,7 +132,7 @@ def _samples(
         yield key, files
 
 
-def check_sample(key: str, files: dict[str, bytes], lineart_spec: dict[str, str] | None) -> list[str]:
+def check_sample(key: str, files: dict[str, bytes], json_spec: dict[str, str] | None) -> list[str]:
     """Decode every field of one sample; returns the problems (empty when all is well)."""
     import io
 
@@ -154,9 +161,9 @@ def check_sample(key: str, files: dict[str, bytes], lineart_spec: dict[str, str]
             except (ValueError, UnicodeDecodeError) as e:
                 out.append(f"{key}.{ext} is not JSON ({e})")
                 continue
-            if lineart_spec is not None:
+            if json_spec is not None:
                 try:
-                    validate_sample_json(obj, lineart_spec, where=f"{key}.{ext}")
+                    validate_sample_json(obj, json_spec, where=f"{key}.{ext}")
                 except SchemaError as e:
                     out.append(str(e))
     return out
@@ -184,11 +191,14 @@ def _load_index(folder: Path, report: Report) -> list[Any]:
 
 
 def _check_shard(
-    path: Path, info: Any, seen: dict[str, str], expected: tuple[str, ...] | None, report: Report
+    path: Path,
+    info: Any,
+    seen: dict[str, str],
+    expected: tuple[str, ...] | None,
+    spec: dict[str, str] | None,
+    report: Report,
 ) -> tuple[str, ...] | None:
     """Check one shard against its index entry, decoding every sample; returns the expected fields."""
-    from schemas.lineart import LINEART_SAMPLE
-
     problems: list[Problem] = []
     n_samples = 0
     with open(path, "rb") as raw:
@@ -202,7 +212,6 @@ def _check_shard(
                 expected = tuple(files)
             elif missing := [e for e in expected if e not in files]:
                 problems.append(Problem(info.url, key, f"missing field(s) {missing}"))
-            spec = LINEART_SAMPLE if "line.png" in files else None
             problems += [Problem(info.url, key, m) for m in check_sample(key, files, spec)]
         f.drain()
     report.samples += n_samples
@@ -224,6 +233,8 @@ def verify_dir(folder: str | Path, progress: bool = True) -> Report:
     """Check every shard of `folder` against `shards.json` and decode every sample."""
     from tqdm import tqdm
 
+    from prep.stages import resolve
+
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder; give a folder of shards (with shards.json)")
@@ -235,6 +246,8 @@ def verify_dir(folder: str | Path, progress: bool = True) -> Report:
     for p in sorted(folder.glob("*.tar")):
         if p.name not in listed:
             report.problems.append(Problem(p.name, None, "shard is not listed in shards.json"))
+    stage = _stage_of(folder, infos, report)
+    spec = resolve(stage.sample) if stage is not None and stage.sample else None
     expected: tuple[str, ...] | None = None
     seen: dict[str, str] = {}
     for info in tqdm(infos, desc="verify", unit="shard", disable=not progress, dynamic_ncols=True):
@@ -243,6 +256,48 @@ def verify_dir(folder: str | Path, progress: bool = True) -> Report:
         if not path.is_file():
             report.problems.append(Problem(info.url, None, "listed in shards.json but missing"))
             continue
-        expected = _check_shard(path, info, seen, expected, report)
+        expected = _check_shard(path, info, seen, expected, spec, report)
     report.fields = expected or ()
+    if stage is not None:
+        _check_manifest(folder, stage, report)
     return report
+
+
+def _stage_of(folder: Path, infos: list[Any], report: Report) -> Any:
+    """The registered stage that wrote the folder (by shards.json's name, else the shards' prefix)."""
+    from core.shards import INDEX_NAME
+    from prep.stages import STAGES, by_shard_prefix
+
+    name = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # an unreadable index is reported already
+        name = json.loads((folder / INDEX_NAME).read_text(encoding="utf-8")).get("name")
+    prefixes = {i.url.rsplit("-", 1)[0] for i in infos}
+    candidates = [name] if isinstance(name, str) else sorted(prefixes)
+    stage = by_shard_prefix(candidates[0]) if len(candidates) == 1 else None
+    if stage is None:
+        known = ", ".join(s.shard_prefix for s in STAGES if s.shard_prefix)
+        what = (
+            f"shards.json name {name!r}" if isinstance(name, str) else f"shard prefix(es) {sorted(prefixes)}"
+        )
+        report.notes.append(
+            f"{folder}: {what} is no stage's (known: {known}); every sample was decoded, "
+            "but its JSON and the manifest were not checked against a schema"
+        )
+    else:
+        report.stage = stage.name
+    return stage
+
+
+def _check_manifest(folder: Path, stage: Any, report: Report) -> None:
+    """The stage's manifest, when the folder has it, against the stage's schema."""
+    from prep.manifests import read_columns
+    from prep.stages import resolve
+    from schemas.validate import SchemaError
+
+    path = folder / stage.manifest
+    if stage.schema is None or not path.is_file():
+        return
+    try:
+        read_columns(path, resolve(stage.schema))
+    except (SchemaError, OSError) as e:
+        report.problems.append(Problem(stage.manifest, None, f"does not match {stage.schema}: {e}"))

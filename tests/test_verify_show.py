@@ -211,3 +211,27 @@ def test_show_cli(built, tmp_path):
     assert res.returncode == 2 and "--out" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     res = run_cli("prep", "show", str(tmp_path / "nope"), "--out", str(tmp_path / "y.png"))
     assert res.returncode == 2 and "no such folder" in res.stderr and not (tmp_path / "y.png").exists()
+
+
+def test_face_json_is_schema_checked_and_an_unknown_stage_is_named(built, tmp_path):
+    faces = Path(shutil.copytree(built[0], tmp_path / "faces"))
+    infos = read_index(faces)
+    samples = list(iter_samples(faces / infos[0].url))
+    key, files = samples[0]
+    meta = json.loads(files["json"])
+    del meta["size"]
+    info = write_shard(
+        faces / infos[0].url, [(key, {**files, "json": json.dumps(meta).encode()}), *samples[1:]]
+    )
+    write_index(faces, [info, *infos[1:]], name="faces")
+    report = verify_dir(faces, progress=False)
+    assert report.stage == "faces" and not report.notes
+    assert [str(p) for p in report.problems] == [f"{info.url}: {key}: {key}.json: missing field 'size'"]
+
+    misc = tmp_path / "misc"
+    write_index(misc, [write_shard(misc / "misc-000000.tar", samples[1:3])], name="misc")
+    report = verify_dir(misc, progress=False)
+    assert report.ok and report.stage is None and "'misc' is no stage's" in report.notes[0]
+    res = run_cli("prep", "verify", str(misc), "--no-progress")
+    assert res.returncode == 0 and res.stdout.startswith("verify: OK shards=1 samples=2")
+    assert res.stderr.startswith("verify: note: ") and "not checked against a schema" in res.stderr

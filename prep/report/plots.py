@@ -15,7 +15,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 DPI = 100
-STAGE_COLOURS = {"raw": "#4c72b0", "tags": "#937860", "faces": "#dd8452", "lineart": "#55a868"}
+STAGE_COLOURS = {
+    "raw": "#4c72b0",
+    "tags": "#937860",
+    "faces": "#dd8452",
+    "lineart": "#55a868",
+    "content": "#8172b3",
+}
 SCATTER_MAX = 20_000  # points drawn in the resolution scatter (a fixed-seed subsample beyond this)
 
 
