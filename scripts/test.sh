@@ -8,4 +8,8 @@ bash scripts/setup.sh
 if [ -z "${ANIMEFACE_CASCADE:-}" ] && [ -f ../shared/models/lbpcascade_animeface.xml ]; then
   export ANIMEFACE_CASCADE="$(cd ../shared/models && pwd)/lbpcascade_animeface.xml"
 fi
+# Real DVC for tests/test_pipeline_dvc.py, where scripts/setup-dvc.sh installed it.
+if [ -z "${DVC_BIN:-}" ] && [ -x .venv-dvc/bin/dvc ]; then
+  export DVC_BIN="$PWD/.venv-dvc/bin/dvc"
+fi
 exec .venv/bin/python -m pytest -q "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -200,6 +201,11 @@ def test_status_cli_reports_changes(toy):
     assert "d:\n\tchanged outs:\n\t\tdeleted:            out/d.txt" in res.stdout
     assert "a:" not in res.stdout
     assert run_cli("prep", "status", "-q", cwd=toy).returncode == 1
+    res = run_cli("prep", "status", "--json", cwd=toy)  # `dvc status --json`'s shape
+    assert json.loads(res.stdout) == {
+        "c": [{"changed deps": {"params.yaml": {"c.n": "modified"}}}, "changed command"],
+        "d": [{"changed outs": {"out/d.txt": "deleted"}}],
+    }
     repro(toy)
     res = run_cli("prep", "status", cwd=toy)
     assert "Data and pipelines are up to date." in res.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +67,10 @@ def status(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print nothing; exit 1 if any stage changed.")
     ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print what `dvc status --json` prints: {stage: [changes]}, {} if none."),
+    ] = False,
 ) -> None:
     """Show which stages changed since they last ran (like `dvc status`)."""
     from prep.pipeline.runner import open_cache, pipeline_status
@@ -74,6 +79,9 @@ def status(
     cache = open_cache(pipeline)
     try:
         result = pipeline_status(pipeline, stages or [], cache)
+        if as_json:
+            print(json.dumps(_dvc_json(pipeline, result, cache)))
+            return
     finally:
         cache.close()
     changed = {n: c for n, c in result.items() if c}
@@ -88,6 +96,23 @@ def status(
     if not changed:
         print("Data and pipelines are up to date.")
     print(f"(hashed {cache.misses} file(s), {cache.hits} from the cache)")
+
+
+def _dvc_json(pipeline, result: dict, cache) -> dict[str, list]:
+    """`dvc status --json`'s object for the stages in `result` (frozen ones are None there)."""
+    from prep.pipeline.lock import read_lock
+    from prep.pipeline.status import dvc_status_json, stage_changes
+
+    lock = read_lock(pipeline.lock_path)
+    out = {}
+    for name, ch in result.items():
+        stage = pipeline.stages[name]
+        if ch is None:  # frozen: DVC still reports its outputs
+            ch = stage_changes(stage, lock.get(name), cache)
+        entry = dvc_status_json(stage, ch, frozen=stage.frozen)
+        if entry:
+            out[name] = entry
+    return out
 
 
 def dag(

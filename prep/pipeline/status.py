@@ -20,6 +20,8 @@ class StageChanges:
     deps: dict[str, str] = field(default_factory=dict)  # path -> modified/deleted/new
     params: dict[str, str] = field(default_factory=dict)  # "file:key" or key -> modified/deleted/new
     outs: dict[str, str] = field(default_factory=dict)
+    # The params changes as DVC nests them: {file: {key: state}}, or {file: "new"} for a file never recorded.
+    params_by_file: dict[str, dict[str, str] | str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(
@@ -71,20 +73,37 @@ def _compare(now: dict[str, HashInfo | None], before: dict[str, str]) -> dict[st
     return out
 
 
-def _compare_params(now: dict[str, dict[str, Any]], before: Any) -> dict[str, str]:
+def _compare_params(now: dict[str, dict[str, Any]], before: Any) -> dict[str, dict[str, str] | str]:
+    """{params file: {key: new/deleted/modified}}; a file the lock has no values for is just "new"."""
     before = before if isinstance(before, dict) else {}
-    out: dict[str, str] = {}
+    out: dict[str, dict[str, str] | str] = {}
     for pfile in sorted(set(now) | set(before)):
+        if pfile in now and not before.get(pfile):
+            out[pfile] = "new"
+            continue
         cur, old = now.get(pfile, {}), before.get(pfile) or {}
+        keys: dict[str, str] = {}
         for key in sorted(set(cur) | set(old)):
-            label = key if pfile == "params.yaml" else f"{pfile}:{key}"
             if key not in old:
-                out[label] = "new"
+                keys[key] = "new"
             elif key not in cur:
-                out[label] = "deleted"
+                keys[key] = "deleted"
             elif cur[key] != old[key]:
-                out[label] = "modified"
+                keys[key] = "modified"
+        if keys:
+            out[pfile] = keys
     return out
+
+
+def _flat_params(by_file: dict[str, dict[str, str] | str], now: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """`key` (for params.yaml) or `file:key` -> state, as `prep status` lists them."""
+    flat: dict[str, str] = {}
+    for pfile, keys in by_file.items():
+        if isinstance(keys, str):
+            keys = dict.fromkeys(now.get(pfile, {}), keys)
+        for key, state in keys.items():
+            flat[key if pfile == "params.yaml" else f"{pfile}:{key}"] = state
+    return flat
 
 
 def hash_paths(stage: Stage, paths: list[str], cache: HashCache) -> dict[str, HashInfo | None]:
@@ -101,6 +120,39 @@ def stage_changes(stage: Stage, entry: dict[str, Any] | None, cache: HashCache) 
         return ch
     ch.command = entry.get("cmd") != stage.cmd
     ch.deps = _compare(hash_paths(stage, stage.deps, cache), recorded(entry, "deps"))
-    ch.params = _compare_params(stage.params, entry.get("params"))
+    ch.params_by_file = _compare_params(stage.params, entry.get("params"))
+    ch.params = _flat_params(ch.params_by_file, stage.params)
     ch.outs = _compare(hash_paths(stage, [o.path for o in stage.outs], cache), recorded(entry, "outs"))
     return ch
+
+
+def dvc_status_json(stage: Stage, ch: StageChanges, frozen: bool = False) -> list[Any]:
+    """The stage's value in `dvc status --json` (DVC 3's shape and order); [] when it is up to date.
+
+    A frozen stage reports only its outputs and command, as DVC does. A stage not in the lock reports
+    each existing dependency and output as modified, each missing one as deleted and its params files
+    as new, which is how DVC words "never ran".
+    """
+    if ch.never_ran:
+
+        def state(path: str) -> str:
+            return "modified" if stage.abspath(path).exists() else "deleted"
+
+        deps: dict[str, Any] = {p: state(p) for p in stage.deps}
+        deps.update(dict.fromkeys(stage.params, "new"))
+        outs = {o.path: state(o.path) for o in stage.outs}
+    else:
+        tracked = "not tracked any more"  # DVC compares only what dvc.yaml lists
+        deps = {p: s for p, s in ch.deps.items() if s != tracked}
+        deps.update(ch.params_by_file)
+        outs = {p: s for p, s in ch.outs.items() if s != tracked}
+    ret: list[Any] = []
+    if deps and not frozen:
+        ret.append({"changed deps": deps})
+    if outs:
+        ret.append({"changed outs": outs})
+    if ch.always_changed:
+        ret.append("always changed")
+    if ch.command:
+        ret.append("changed command")
+    return ret
