@@ -1,8 +1,11 @@
 """The crawl loop: list pages newest-first with `id:<N`, filter, download concurrently, record each post.
 
 One thread lists pages and is the only writer of the store; a pool of threads downloads to `.part`
-files. A page's id range is marked covered only once all its posts are recorded and synced, so a
-killed run resumes where it stopped and a later run fetches only the posts that are new.
+files, checks that each decodes (crawl.integrity) and renames it into place at once, so a finished
+download survives a kill even before it is recorded: the next run adopts it (it decodes and its md5
+is the API's) instead of fetching it again. A body that does not decode is fetched once more, then
+recorded `corrupt`. A page's id range is marked covered only once all its posts are recorded and
+synced, so a killed run resumes where it stopped and a later run fetches only the posts that are new.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from core.errors import UserError
 from core.hashing import file_md5
 from crawl import cursor
 from crawl.api import ApiError, NotBooruError, Post, list_url, parse_posts
-from crawl.download import SNIFF_BYTES, Fetched, existing_file, fetch_image, image_relpath, sniff
+from crawl.download import SNIFF_BYTES, Fetched, existing_file, fetch_image, image_relpath, keep, sniff
 from crawl.http import FetchError, HttpClient, HttpConfig, RetryableBody, origin
+from crawl.integrity import decode_problem
 from crawl.store import Store
-from schemas.crawl import STATUS_DUPLICATE, STATUS_FILTERED, STATUS_OK
+from schemas.crawl import STATUS_CORRUPT, STATUS_DUPLICATE, STATUS_FILTERED, STATUS_OK
 
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
@@ -50,6 +54,7 @@ class CrawlConfig:
     empty_page_retries: int = 2
     compact_every_s: float = 60.0
     progress: bool = True
+    check_images: bool = True  # decode every download; off only to measure what the check costs
     http: HttpConfig = field(default_factory=HttpConfig)
 
 
@@ -95,6 +100,7 @@ class Crawler:
             "listed": 0,
             "skipped_known": 0,
             "ok": 0,
+            "md5_mismatch": 0,
             "duplicate": 0,
             "filtered": 0,
             "failed": 0,
@@ -259,7 +265,7 @@ class Crawler:
         kept = self.store.by_md5.get(post.md5 or "") if url == post.original_url(self.cfg.api_url) else None
         if kept is not None and kept < post.id:  # the API's md5 names bytes we already hold
             size = self.store.rows[kept]["file_size"]
-            got = Fetched(self.cfg.out / "-", "", post.md5 or "", size, is_part=False)
+            got = Fetched(self.cfg.out / "-", "", post.md5 or "", size, downloaded=False)
             self._record(post, STATUS_DUPLICATE, url=url, got=got, duplicate_of=kept)
             return
         fut = pool.submit(self._download, post, url)
@@ -277,16 +283,42 @@ class Crawler:
         return None
 
     def _download(self, post: Post, url: str) -> Fetched:
-        """Worker: reuse a file a killed run already renamed into place, else download it."""
-        found = existing_file(self.cfg.out, post.id)
+        """Worker: adopt a file a killed run already renamed into place, else download, check and keep it."""
+        out = self.cfg.out
+        # the API's md5 describes the original only
+        expected = post.md5 if post.md5 and url == post.original_url(self.cfg.api_url) else None
+        found = existing_file(out, post.id)
         if found is not None:
-            with open(found, "rb") as f:
-                ext = sniff(f.read(SNIFF_BYTES))
-            if ext is not None:
-                md5, size = file_md5(found)
-                return Fetched(found, ext, md5, size, is_part=False)
-            found.unlink()
-        return fetch_image(self.client, url, self.cfg.out, post.id, self.cfg.max_bytes)
+            adopted = self._adopt(found, expected)
+            if adopted is not None:
+                return adopted
+            found.unlink(missing_ok=True)
+        for attempt in (1, 2):
+            got = fetch_image(self.client, url, out, post.id, self.cfg.max_bytes)
+            problem = decode_problem(got.path, got.ext) if self.cfg.check_images else None
+            if problem is None:
+                return keep(out, post.id, got)
+            got.path.unlink(missing_ok=True)
+            # bytes whose md5 is the API's are the site's own broken file: asking again gives them again
+            if attempt == 2 or got.md5 == expected:
+                raise FetchError(
+                    STATUS_CORRUPT,
+                    f"does not decode ({problem}); {got.size} bytes, md5 {got.md5}, the API's md5 {post.md5}",
+                )
+        raise AssertionError("unreachable")
+
+    def _adopt(self, found: Path, expected: str | None) -> Fetched | None:
+        """A stored file that is complete: its type sniffs, it decodes, its md5 is the API's (if known)."""
+        with open(found, "rb") as f:
+            ext = sniff(f.read(SNIFF_BYTES))
+        if ext is None or found.suffix != f".{ext}":
+            return None
+        md5, size = file_md5(found)
+        if expected is not None and md5 != expected:
+            return None
+        if self.cfg.check_images and decode_problem(found, ext) is not None:
+            return None
+        return Fetched(found, ext, md5, size, downloaded=False)
 
     def _finish(self, fut: Future[Fetched]) -> None:
         page, post, url = self._inflight.pop(fut)
@@ -301,7 +333,7 @@ class Crawler:
             self._record(post, "error", error=f"{type(e).__name__}: {e}", url=url)
         else:
             self._store_file(post, url, got)
-            if got.is_part:
+            if got.downloaded:
                 self.counts["bytes"] += got.size
         page.pending -= 1
         if page.pending == 0:
@@ -318,7 +350,7 @@ class Crawler:
             self._record(post, STATUS_DUPLICATE, url=url, got=got, duplicate_of=kept)
             return
         rel = image_relpath(post.id, got.ext)
-        if got.is_part:
+        if got.path != self.cfg.out / rel:  # the workers keep files under their final name already
             os.replace(got.path, self.cfg.out / rel)
         if kept is not None and kept != post.id:  # a higher id held these bytes: it becomes the duplicate
             old = self.store.rows[kept]
@@ -339,6 +371,7 @@ class Crawler:
         path: str | None = None,
         duplicate_of: int | None = None,
     ) -> None:
+        comparable = got is not None and post.md5 and url == post.original_url(self.cfg.api_url)
         row = {
             "id": post.id,
             "tags": post.tags,
@@ -356,6 +389,7 @@ class Crawler:
             "error": error,
             "duplicate_of": duplicate_of,
             "change": post.change,
+            "md5_match": (got.md5 == post.md5) if comparable and got else None,
         }
         if self.store.rows.get(post.id) != row:
             self.store.add(row)
@@ -383,6 +417,8 @@ class Crawler:
             status = self.store.rows[pid]["status"]
             if status in (STATUS_OK, STATUS_DUPLICATE, STATUS_FILTERED):
                 self.counts[status] += 1
+                if status == STATUS_OK and self.store.rows[pid]["md5_match"] is False:
+                    self.counts["md5_mismatch"] += 1
             else:
                 self.counts["failed"] += 1
                 self.failures[status] = self.failures.get(status, 0) + 1

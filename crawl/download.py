@@ -1,14 +1,15 @@
 """Download one post's image into the store: stream to `<id>.part`, sniff the bytes, hash, cap the size.
 
 The file is named from the post id and the sniffed type only, never from anything the server sends.
-The caller renames the `.part` file into place (or deletes it for a duplicate).
+The caller checks that the `.part` file decodes, then renames it into place (`keep`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import requests
@@ -51,11 +52,23 @@ def existing_file(out: Path, post_id: int) -> Path | None:
 class Fetched:
     """A downloaded (or found) file: where it is now, its type, md5 and size."""
 
-    path: Path  # a `.part` file, or the final file when it was already in the store
+    path: Path  # a `.part` file, or the final file once kept (or found already in the store)
     ext: str
     md5: str
     size: int
-    is_part: bool
+    downloaded: bool  # fetched by this run (False: adopted from the store or known from the API's md5)
+
+    @property
+    def is_part(self) -> bool:
+        """Still under its `.part` name (downloaded, not yet checked and kept)."""
+        return self.path.suffix == ".part"
+
+
+def keep(out: Path, post_id: int, got: Fetched) -> Fetched:
+    """Rename a checked `.part` download to its final name; from then on it survives a kill."""
+    final = out / image_relpath(post_id, got.ext)
+    os.replace(got.path, final)
+    return replace(got, path=final)
 
 
 def fetch_image(client: HttpClient, url: str, out: Path, post_id: int, max_bytes: int) -> Fetched:
@@ -80,7 +93,7 @@ def fetch_image(client: HttpClient, url: str, out: Path, post_id: int, max_bytes
         ext = sniff(bytes(head))
         if ext is None:
             raise FetchError("not_image", _not_image_message(resp, bytes(head)))
-        return Fetched(part, ext, h.hexdigest(), size, True)
+        return Fetched(part, ext, h.hexdigest(), size, downloaded=True)
 
     try:
         return client.fetch(url, handle, stream=True)

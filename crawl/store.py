@@ -1,8 +1,9 @@
 """The raw store under `--out`: images, `posts.parquet`, its append-only journal and the paging state.
 
-Crash safety (SIGKILL included): every finished post is appended to `posts.journal.jsonl`
-(flushed and fsynced in batches; a torn last line is ignored). Parquet cannot be appended, so the
-journal is compacted into `posts.parquet` atomically at the start, periodically and at the end.
+Crash safety (SIGKILL included): every finished post is appended to `posts.journal.jsonl` and
+flushed to the OS at once (fsynced in batches, for power losses; a torn last line is ignored).
+Parquet cannot be appended, so the journal is compacted into `posts.parquet` atomically at the
+start, periodically and at the end.
 Image files are renamed into place from `.part` files; leftover `.part` files are deleted on open.
 """
 
@@ -75,7 +76,8 @@ class Store:
         if manifest.is_file():
             try:
                 for row in pq.read_table(manifest).to_pylist():
-                    self.rows[row["id"]] = row
+                    # a manifest from before a column was added: the column is null
+                    self.rows[row["id"]] = {name: row.get(name) for name in POSTS_SCHEMA.names}
             except Exception as e:  # a foreign or damaged file: say which and stop
                 raise UserError(
                     f"{manifest} cannot be read ({e}); move it away or use another --out"
@@ -110,6 +112,8 @@ class Store:
         if row["status"] == STATUS_OK and row.get("file_md5"):
             self.by_md5.setdefault(row["file_md5"], row["id"])
         self._journal.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
+        # in the OS's hands at once, so a SIGKILL loses no finished post (fsync stays batched)
+        self._journal.flush()
         self._unsynced += 1
 
     def sync(self, force: bool = False, every_s: float = 1.0, every_n: int = 200) -> bool:

@@ -364,6 +364,7 @@ def write_raw_store(
                 "error": None,
                 "duplicate_of": None,
                 "change": 1700000000 + post_id,
+                "md5_match": True,
             }
         )
     df = pd.DataFrame(rows)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 
 # status values besides failure reasons (failures are short snake_case reasons such as
-# `http_404`, `not_image`, `too_large`, `timeout`, `redirect_offsite`).
+# `http_404`, `not_image`, `truncated`, `corrupt`, `too_large`, `timeout`, `redirect_offsite`).
 STATUS_OK = "ok"
 STATUS_FILTERED = "filtered"
 STATUS_DUPLICATE = "duplicate"
+# a body with an image signature that does not decode, twice: no file is kept
+STATUS_CORRUPT = "corrupt"
 
 POSTS_SCHEMA = pa.schema(
     [
@@ -28,6 +30,8 @@ POSTS_SCHEMA = pa.schema(
         pa.field("error", pa.string()),
         pa.field("duplicate_of", pa.int64()),  # for status == duplicate: the post whose file we kept
         pa.field("change", pa.int64()),  # the API's last-change timestamp
+        # file_md5 == md5 for a stored original (ok, duplicate); null when not comparable
+        pa.field("md5_match", pa.bool_()),
     ]
 )
 

@@ -420,6 +420,57 @@ def test_permanent_faults_always_fire() -> None:
         assert requests.get(s.post_meta(1004)["file_url"], timeout=5).status_code == 200
 
 
+def _jpeg_and_png(s: SampleSite) -> tuple[int, int]:
+    ids = s.post_ids
+    jpeg = next(i for i in ids if s.original_bytes(i).startswith(b"\xff\xd8\xff"))
+    png = next(i for i in ids if s.original_bytes(i).startswith(b"\x89PNG"))
+    return jpeg, png
+
+
+def test_corrupt_bodies_keep_the_signature_and_the_length() -> None:
+    import cv2
+    import numpy as np
+
+    with _fault_site() as probe:
+        jpeg, png = _jpeg_and_png(probe)
+    with _fault_site(corrupt_posts=frozenset({jpeg, png})) as s:
+        for pid, ctype, magic in (
+            (jpeg, "image/jpeg", b"\xff\xd8\xff"),
+            (png, "image/png", b"\x89PNG\r\n\x1a\n"),
+        ):
+            good = s.original_bytes(pid)
+            for _ in range(2):  # a per-post fault: every time
+                r = requests.get(s.post_meta(pid)["file_url"], timeout=5)
+                assert r.status_code == 200 and r.headers["Content-Type"] == ctype
+                assert r.content.startswith(magic) and len(r.content) == len(good) and r.content != good
+                assert cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED) is None
+            assert s.post_meta(pid)["hash"] == hashlib.md5(good).hexdigest()  # the API is right
+    with _fault_site(rate_corrupt=1.0) as s:  # the transient one: the first request only
+        url, good = s.post_meta(jpeg)["file_url"], s.original_bytes(jpeg)
+        assert requests.get(url, timeout=5).content != good
+        assert requests.get(url, timeout=5).content == good
+
+
+def test_wrong_md5_in_the_api_only() -> None:
+    with _fault_site(wrong_md5_posts=frozenset({1007})) as s:
+        good = hashlib.md5(s.original_bytes(1007)).hexdigest()
+        listed = {p["id"]: p["hash"] for p in api(s, json=1, limit=30).json()}
+        xml = {int(p.get("id")): p.get("md5") for p in ET.fromstring(api(s, limit=30).content)}
+        assert listed[1007] == xml[1007] != good and len(listed[1007]) == 32
+        assert listed[1008] == hashlib.md5(s.original_bytes(1008)).hexdigest()
+        assert hashlib.md5(requests.get(s.post_meta(1007)["file_url"], timeout=5).content).hexdigest() == good
+
+
+def test_image_requests_are_counted_per_post() -> None:
+    with _fault_site() as s:
+        for pid in (1003, 1003, 1004):
+            requests.get(s.post_meta(pid)["file_url"], timeout=5)
+        requests.get(s.post_meta(1004)["preview_url"], timeout=5)
+        api(s, json=1, limit=2)
+        assert s.image_requests_by_post() == {1003: 2, 1004: 1}
+        assert s.image_requests_by_post("thumbnails") == {1004: 1}
+
+
 def test_latency_is_added_to_each_request() -> None:
     with SampleSite(SiteConfig(n_posts=3, image_size=SMALL, latency_s=0.3)) as s:
         t0 = time.monotonic()

@@ -54,7 +54,7 @@ class SampleSite:
         if self._server is not None:
             return self.url
         handler = type("_BoundHandler", (_Handler,), {"site": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
+        self._server = _Server((self.host, self.port), handler)
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.port = int(port)
@@ -216,6 +216,15 @@ class SampleSite:
         if variant == "sample" and post.sample_size is None:
             return None, ""
         return post, variant
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (killed crawls do) is not an error worth a traceback."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _send(h: _Handler, reply: Reply) -> None:

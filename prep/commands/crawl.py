@@ -104,6 +104,8 @@ def main(
     """Crawl a booru tag query into --out: images, posts.parquet (one row per post) and _stats.json.
 
     Uses the site's API (index.php?page=dapi&s=post&q=index, JSON or XML answers) and pages newest-first with id:<N, past the site's deep-paging cap. Safe to kill at any moment: run the same command again to resume, with no duplicate rows and no second download of a stored file; run it again later to add only the new posts. Identical files are kept once (status 'duplicate'). Polite: one rate limit per host, retries with backoff, honours Retry-After, never follows a redirect to another host.
+
+    Integrity: every download is decoded (at reduced size, cheaply) before it is kept, and its md5 compared with the API's. Statuses in posts.parquet: 'ok' (stored; column md5_match says whether our md5 equals the API's: a file that decodes but differs is kept, as the API is sometimes wrong), 'corrupt' (an image signature, but the body does not decode, twice: no file kept), 'truncated' (the body stayed shorter than its Content-Length), 'not_image' (no image signature, e.g. an HTML page), 'duplicate', 'filtered', or another failure reason (http_404, timeout, ...). Failures are tried again with --retry-failed.
     """
     from core.stats import summary_line, write_stats
     from crawl.api import MAX_PAGE_SIZE, normalise_query
@@ -169,7 +171,8 @@ def main(
             write_stats(out, "crawl", {**crawler.stats, "aborted": True})
         raise
     write_stats(out, "crawl", stats)
-    keys = ["listed", "ok", "duplicate", "filtered", "failed", "skipped_known", "manifest_ok", "elapsed_s"]
+    keys = ["listed", "ok", "duplicate", "filtered", "failed", "skipped_known", "md5_mismatch", "manifest_ok"]
+    keys.append("elapsed_s")
     typer.echo(summary_line("crawl", stats, keys))
 
 

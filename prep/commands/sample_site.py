@@ -46,6 +46,12 @@ def main(
     fault_truncate: float = typer.Option(
         0.0, "--fault-truncate", help="Share of image URLs whose first download stops half-way."
     ),
+    fault_corrupt: float = typer.Option(
+        0.0,
+        "--fault-corrupt",
+        help="Share of image URLs whose first download is the format's signature followed by garbage "
+        "(200, full length): it sniffs as an image but does not decode.",
+    ),
     fault_empty_page: float = typer.Option(
         0.0,
         "--fault-empty-page",
@@ -72,6 +78,7 @@ def main(
         "--fault-5xx": fault_5xx,
         "--fault-drop": fault_drop,
         "--fault-truncate": fault_truncate,
+        "--fault-corrupt": fault_corrupt,
         "--fault-empty-page": fault_empty_page,
     }
     for name, value in rates.items():
@@ -93,6 +100,7 @@ def main(
         rate_5xx=fault_5xx,
         rate_drop=fault_drop,
         rate_truncate=fault_truncate,
+        rate_corrupt=fault_corrupt,
         rate_empty_page=fault_empty_page,
         paging_cap=paging_cap,
     )
