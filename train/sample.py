@@ -33,7 +33,8 @@ def latents(n: int, nz: int, seed: int, interpolate: bool, frames: int) -> tuple
 
 def sample(
     ckpt: str | Path, n: int = 64, out: str | Path = "grid.png", seed: int = 0, interpolate: bool = False,
-    frames: int = 8, ema: bool = True, device: str = "auto",
+    frames: int = 8, ema: bool = True, device: str = "auto", tags: str | None = None,
+    directions: str | None = None,
 ) -> Path:  # fmt: skip
     """Write the grid and return its path."""
     if n < 1:
@@ -43,5 +44,9 @@ def sample(
     dev = resolve_device(device)
     g, opts = load_generator(ckpt, dev, ema=ema)
     z, per_row = latents(n, opts["nz"], seed, interpolate, frames)
+    if tags:  # pushed along tag directions (train/directions/sampling.py)
+        from train.directions.sampling import push
+
+        z = push(z, ckpt, tags, directions)
     precision = "bf16" if dev == "cuda" else "fp32"
     return save_grid(generate(g, z, dev, precision), out, nrow=per_row or None)
