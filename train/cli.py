@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.cli import make_app, run_app
-from train.commands import colorize, dcgan, pix2pix, sample
+from train.commands import colorize, dcgan, demo, directions, pix2pix, sample, tagger
 
 app = make_app("train", "Train generators on the shards that `prep` writes.")
 
@@ -11,6 +11,9 @@ app.command("dcgan")(dcgan.main)
 app.command("sample")(sample.main)
 app.command("pix2pix")(pix2pix.main)
 app.command("colorize")(colorize.main)
+app.command("tagger")(tagger.main)
+app.command("directions")(directions.main)
+app.command("demo")(demo.main)
 
 
 def main() -> None:
