@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.cli import make_app, run_app
-from train.commands import colorize, dcgan, demo, directions, pix2pix, sample, tagger
+from train.commands import colorize, dcgan, demo, directions, pix2pix, sample, style, tagger
 
 app = make_app("train", "Train generators on the shards that `prep` writes.")
 
@@ -14,6 +14,7 @@ app.command("colorize")(colorize.main)
 app.command("tagger")(tagger.main)
 app.command("directions")(directions.main)
 app.command("demo")(demo.main)
+app.command("style")(style.main)
 
 
 def main() -> None:
