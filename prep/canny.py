@@ -31,7 +31,7 @@ import numpy as np
 
 from core.errors import UserError
 from core.vocab import Vocab
-from prep.shardjob import Chunk, ChunkResult, JobParams, run_shard_jobs
+from prep.shardjob import Chunk, ChunkResult, JobParams, rejected_by_reason, run_shard_jobs, write_manifest
 
 PREFIX = "lineart"
 MANIFEST_NAME = "lineart.parquet"
@@ -369,11 +369,10 @@ def run_canny(
     workers: int = 1,
 ) -> dict[str, Any]:
     """`prep canny`: write line-art shards, `shards.json`, `lineart.parquet`, `_stats.json`; returns stats."""
-    from core.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir
+    from core.atomic import atomic_write_json, ensure_out_dir
     from core.stats import write_stats
     from core.vocab import load_vocab
     from schemas.lineart import LINEART_SCHEMA
-    from schemas.validate import validate_table
 
     src, out = Path(src), Path(out)
     if not (0 <= low <= high):
@@ -414,14 +413,11 @@ def run_canny(
         desc="canny",
         index_name=PREFIX,
     )
-    table = validate_table(_rows_table(run.rows, LINEART_SCHEMA), LINEART_SCHEMA, where=MANIFEST_NAME)
-    atomic_write_parquet(out / MANIFEST_NAME, table)
+    write_manifest(out, MANIFEST_NAME, run.rows, LINEART_SCHEMA)
     # the vocabulary travels with the shards, so that trainers need no other path
     atomic_write_json(out / "vocab.json", vocab.to_json())
     seconds = time.perf_counter() - t0
-    rejected = {
-        k.removeprefix("rejected_"): v for k, v in sorted(run.counters.items()) if k.startswith("rejected_")
-    }
+    rejected = rejected_by_reason(run.counters)
     stats = {
         "source": kind,
         "src": str(src),
@@ -452,9 +448,3 @@ def run_canny(
 
 def _raw_item_id(post: dict[str, Any]) -> tuple[Any, ...]:
     return (post["id"], post.get("file_md5"), post["path"], post.get("tags"), post.get("rating"))
-
-
-def _rows_table(rows: list[dict[str, Any]], schema: Any) -> Any:
-    import pyarrow as pa
-
-    return pa.Table.from_pylist(rows, schema=schema)

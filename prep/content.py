@@ -229,12 +229,11 @@ def run_images(
     """The whole stage: shards, content.parquet, shards.json and _stats.json under `out`; returns the stats."""
     import cv2
 
-    from core.atomic import atomic_write_parquet, ensure_out_dir
+    from core.atomic import ensure_out_dir
     from core.images import DEFAULT_MAX_PIXELS
     from core.stats import write_stats
-    from prep.shardjob import run_shard_jobs
+    from prep.shardjob import rejected_by_reason, run_figures, run_shard_jobs, write_manifest
     from schemas.content import CONTENT_SCHEMA
-    from schemas.validate import validate_table
 
     src, out = Path(src), Path(out)
     check_options(src, out, size, fmt, shard_size, workers)
@@ -261,11 +260,10 @@ def run_images(
         desc="images",
     )
     seconds = time.perf_counter() - t0
-    table = validate_table(_rows_table(run.rows, CONTENT_SCHEMA), CONTENT_SCHEMA, where=MANIFEST_NAME)
-    atomic_write_parquet(out / MANIFEST_NAME, table)
+    write_manifest(out, MANIFEST_NAME, run.rows, CONTENT_SCHEMA)
 
     c = run.counters
-    rejected = {k.removeprefix("rejected_"): v for k, v in sorted(c.items()) if k.startswith("rejected_")}
+    rejected = rejected_by_reason(c)
     stats = {
         "src": str(src.resolve()),
         "sources_seen": c.get("sources_seen", 0),
@@ -274,24 +272,11 @@ def run_images(
         "rejected_by_reason": rejected,
         "upscaled": c.get("upscaled", 0),
         "files_skipped": skipped,
-        "shards": len(run.shards),
-        "shards_resumed": run.chunks_skipped,
-        "chunks": run.chunks_total,
-        "seconds": round(seconds, 3),
-        # Over the chunks computed in this run (resumed ones took no time).
-        "images_per_s": round(run.items_computed / seconds, 2) if seconds > 0 else 0.0,
-        "workers": workers,
-        "shard_size": shard_size,
+        **run_figures(run, seconds, workers, shard_size),
         "options": job.identity(),
     }
     write_stats(out, "images", stats)
     return stats
-
-
-def _rows_table(rows: list[dict[str, Any]], schema: Any) -> Any:
-    import pyarrow as pa
-
-    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def summary(stats: dict[str, Any], out: Path) -> str:

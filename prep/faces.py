@@ -319,12 +319,11 @@ def run_faces(
     shard_size: int = 1000,
 ) -> dict[str, Any]:
     """The whole stage: shards, faces.parquet, shards.json and _stats.json under `out`; returns the stats."""
-    from core.atomic import atomic_write_parquet, ensure_out_dir
+    from core.atomic import ensure_out_dir
     from core.stats import write_stats
     from prep.cascade import load_cascade, resolve_cascade, sha256_file
-    from prep.shardjob import run_shard_jobs
+    from prep.shardjob import rejected_by_reason, run_figures, run_shard_jobs, write_manifest
     from schemas.faces import FACES_SCHEMA
-    from schemas.validate import validate_table
 
     opts.check()
     if workers < 1:
@@ -352,39 +351,24 @@ def run_faces(
         desc="faces",
     )
     seconds = time.perf_counter() - t0
-    table = validate_table(_rows_table(run.rows, FACES_SCHEMA), FACES_SCHEMA, where=MANIFEST_NAME)
-    atomic_write_parquet(out / MANIFEST_NAME, table)
+    write_manifest(out, MANIFEST_NAME, run.rows, FACES_SCHEMA)
 
     c = run.counters
-    rejected = {k.removeprefix("rejected_"): v for k, v in sorted(c.items()) if k.startswith("rejected_")}
-    seen = c.get("sources_seen", 0)
+    rejected = rejected_by_reason(c)
     stats = {
-        "sources_seen": seen,
+        "sources_seen": c.get("sources_seen", 0),
         "sources_ok": c.get("sources_ok", 0),
         "sources_rejected": sum(rejected.values()),
         "rejected_by_reason": rejected,
         "faces_found": c.get("faces_found", 0),
         "faces_kept": c.get("faces_kept", 0),
         "faces_too_small": c.get("faces_too_small", 0),
-        "shards": len(run.shards),
-        "shards_resumed": run.chunks_skipped,
-        "chunks": run.chunks_total,
-        "seconds": round(seconds, 3),
-        # Over the chunks computed in this run (resumed ones took no time).
-        "images_per_s": round(run.items_computed / seconds, 2) if seconds > 0 else 0.0,
-        "workers": workers,
-        "shard_size": shard_size,
+        **run_figures(run, seconds, workers, shard_size),
         "reduction": round(reduction(opts.min_face, opts.scale_factor), 4),
         "options": job.identity(),
     }
     write_stats(out, "faces", stats)
     return stats
-
-
-def _rows_table(rows: list[dict[str, Any]], schema: Any) -> Any:
-    import pyarrow as pa
-
-    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def summary(stats: dict[str, Any]) -> str:

@@ -279,3 +279,34 @@ def _remove_beyond(out: Path, prefix: str, n_chunks: int) -> None:
                 continue
             if index >= n_chunks:
                 p.unlink()
+
+
+def rejected_by_reason(counters: Counter[str]) -> dict[str, int]:
+    """{reason: count} from the `rejected_<reason>` counters, sorted by reason."""
+    return {k.removeprefix("rejected_"): v for k, v in sorted(counters.items()) if k.startswith("rejected_")}
+
+
+def run_figures(run: ShardRun, seconds: float, workers: int, shard_size: int) -> dict[str, Any]:
+    """The figures every shard stage's _stats.json has: shards, what was resumed, time and rate."""
+    return {
+        "shards": len(run.shards),
+        "shards_resumed": run.chunks_skipped,
+        "chunks": run.chunks_total,
+        "seconds": round(seconds, 3),
+        # Over the chunks computed in this run (resumed ones took no time).
+        "images_per_s": round(run.items_computed / seconds, 2) if seconds > 0 else 0.0,
+        "workers": workers,
+        "shard_size": shard_size,
+    }
+
+
+def write_manifest(out: Path, name: str, rows: list[dict[str, Any]], schema: Any) -> None:
+    """The stage's manifest `<out>/<name>` from its rows, checked against `schema`, written atomically."""
+    import pyarrow as pa
+
+    from core.atomic import atomic_write_parquet
+    from schemas.validate import validate_table
+
+    atomic_write_parquet(
+        out / name, validate_table(pa.Table.from_pylist(rows, schema=schema), schema, where=name)
+    )
