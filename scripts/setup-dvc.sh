@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DVC_VERSION=${DVC_VERSION:-3.67.1}
 PY=${PYTHON:-python3}
+export DVC_NO_ANALYTICS=1   # no usage report daemon
 if [ -x .venv-dvc/bin/dvc ] && [ "$(.venv-dvc/bin/dvc --version 2>/dev/null)" = "$DVC_VERSION" ]; then
   exit 0
 fi
