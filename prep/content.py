@@ -232,7 +232,7 @@ def run_images(
     from core.atomic import ensure_out_dir
     from core.images import DEFAULT_MAX_PIXELS
     from core.stats import write_stats
-    from prep.shardjob import rejected_by_reason, run_figures, run_shard_jobs, write_manifest
+    from prep.shardjob import run_figures, run_shard_jobs, source_figures, write_manifest
     from schemas.content import CONTENT_SCHEMA
 
     src, out = Path(src), Path(out)
@@ -263,13 +263,9 @@ def run_images(
     write_manifest(out, MANIFEST_NAME, run.rows, CONTENT_SCHEMA)
 
     c = run.counters
-    rejected = rejected_by_reason(c)
     stats = {
         "src": str(src.resolve()),
-        "sources_seen": c.get("sources_seen", 0),
-        "sources_ok": c.get("sources_ok", 0),
-        "sources_rejected": sum(rejected.values()),
-        "rejected_by_reason": rejected,
+        **source_figures(c),
         "upscaled": c.get("upscaled", 0),
         "files_skipped": skipped,
         **run_figures(run, seconds, workers, shard_size),

@@ -322,7 +322,7 @@ def run_faces(
     from core.atomic import ensure_out_dir
     from core.stats import write_stats
     from prep.cascade import load_cascade, resolve_cascade, sha256_file
-    from prep.shardjob import rejected_by_reason, run_figures, run_shard_jobs, write_manifest
+    from prep.shardjob import run_figures, run_shard_jobs, source_figures, write_manifest
     from schemas.faces import FACES_SCHEMA
 
     opts.check()
@@ -354,12 +354,8 @@ def run_faces(
     write_manifest(out, MANIFEST_NAME, run.rows, FACES_SCHEMA)
 
     c = run.counters
-    rejected = rejected_by_reason(c)
     stats = {
-        "sources_seen": c.get("sources_seen", 0),
-        "sources_ok": c.get("sources_ok", 0),
-        "sources_rejected": sum(rejected.values()),
-        "rejected_by_reason": rejected,
+        **source_figures(c),
         "faces_found": c.get("faces_found", 0),
         "faces_kept": c.get("faces_kept", 0),
         "faces_too_small": c.get("faces_too_small", 0),

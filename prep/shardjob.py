@@ -286,6 +286,17 @@ def rejected_by_reason(counters: Counter[str]) -> dict[str, int]:
     return {k.removeprefix("rejected_"): v for k, v in sorted(counters.items()) if k.startswith("rejected_")}
 
 
+def source_figures(counters: Counter[str]) -> dict[str, Any]:
+    """The per-source figures of a stage whose work functions count `sources_seen` and `sources_ok`."""
+    rejected = rejected_by_reason(counters)
+    return {
+        "sources_seen": counters.get("sources_seen", 0),
+        "sources_ok": counters.get("sources_ok", 0),
+        "sources_rejected": sum(rejected.values()),
+        "rejected_by_reason": rejected,
+    }
+
+
 def run_figures(run: ShardRun, seconds: float, workers: int, shard_size: int) -> dict[str, Any]:
     """The figures every shard stage's _stats.json has: shards, what was resumed, time and rate."""
     return {

@@ -63,11 +63,15 @@ class StageView:
 
         st.table = read_columns(path, resolve_schema(st), self.columns).to_pandas()
 
+    # what the summary's input, output and rejected cells count (rows, ok rows, other rows)
+    words: tuple[str, str, str] = ("items", "outputs", "items")
+
     def summary_cells(self, st: StageData) -> list[str]:
         """Input, output, rejected: the summary table's cells."""
         t = st.table
         ok = int((t["status"] == OK).sum())
-        return [f"{len(t):,} items", f"{ok:,} outputs", f"{len(t) - ok:,} items"]
+        given, made, rejected = self.words
+        return [f"{len(t):,} {given}", f"{ok:,} {made}", f"{len(t) - ok:,} {rejected}"]
 
     def rejection_total(self, table: Any) -> int:
         """The stage's input count that rejection shares are taken of."""
@@ -111,10 +115,7 @@ class RawView(StageView):
 
         st.table = read_manifest(path, self.columns).to_pandas()
 
-    def summary_cells(self, st: StageData) -> list[str]:
-        t = st.table
-        ok = int((t["status"] == OK).sum())
-        return [f"{len(t):,} posts listed", f"{ok:,} images stored", f"{len(t) - ok:,} posts"]
+    words = ("posts listed", "images stored", "posts")
 
     def source_file(
         self, row: dict[str, Any], st: StageData, root: Path, raw_paths: dict[int, str]
@@ -214,10 +215,7 @@ class LineartView(StageView):
         "workers",
     )
 
-    def summary_cells(self, st: StageData) -> list[str]:
-        t = st.table
-        ok = int((t["status"] == OK).sum())
-        return [f"{len(t):,} items", f"{ok:,} line-art pairs", f"{len(t) - ok:,} items"]
+    words = ("items", "line-art pairs", "items")
 
     def source_file(
         self, row: dict[str, Any], st: StageData, root: Path, raw_paths: dict[int, str]
@@ -239,10 +237,7 @@ class ContentView(StageView):
     columns = ("key", "source_path", "width", "height", "scale", "status", "error")
     params = ("src", "options", "shard_size", "workers")
 
-    def summary_cells(self, st: StageData) -> list[str]:
-        t = st.table
-        ok = int((t["status"] == OK).sum())
-        return [f"{len(t):,} image files", f"{ok:,} content images", f"{len(t) - ok:,} files"]
+    words = ("image files", "content images", "files")
 
     def source_file(
         self, row: dict[str, Any], st: StageData, root: Path, raw_paths: dict[int, str]
