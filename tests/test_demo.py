@@ -336,8 +336,9 @@ def test_exported_page_renders_faces_in_the_browser(
 
 
 def test_demo_command_serves_exports_and_refuses_bad_options(
-    steered: dict[str, Path], tmp_path: Path
-) -> None:  # noqa: F811
+    steered: dict[str, Path],  # noqa: F811
+    tmp_path: Path,
+) -> None:
     from train.demo.app import run_demo
 
     run = steered["dcgan"]
