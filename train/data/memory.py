@@ -14,9 +14,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from core.errors import UserError
-from core.shards import iter_samples
 from train.data.decode import collate, is_image_field, is_npy_field
-from train.data.source import ShardSource
+from train.data.source import ShardSource, iter_samples
 
 
 def _read_samples(path: str, fields: set[str]) -> list[dict[str, Any]]:

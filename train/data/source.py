@@ -1,14 +1,16 @@
-"""`open_shards`: find and check a folder of shards before any training starts."""
+"""`open_shards`: find and check a folder of shards (or a remote one) before any training starts."""
 
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import shards as local
 from core.errors import UserError
-from core.shards import count_samples, iter_samples, read_index
+from core.shards import count_samples, read_index
+from train.data import remote
 from train.data.decode import DecodeError, decode_image, is_image_field
 
 
@@ -18,7 +20,7 @@ class ShardSource:
 
     folder: str
     shards: list[str]
-    """Absolute shard paths, in index order."""
+    """Absolute shard paths or URLs (see `train.data.remote`), in index order."""
     sizes: list[int]
     """Samples per shard (same order as `shards`)."""
     fields: tuple[str, ...]
@@ -40,10 +42,25 @@ class ShardSource:
         raise ValueError("this source has no image field")
 
 
-def _first_sample(path: Path) -> tuple[str, dict[str, bytes]] | None:
-    for key, files in iter_samples(path):
-        return key, files
-    return None
+def iter_samples(
+    shard: str | Path, fields: Collection[str] | None = None
+) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """`core.shards.iter_samples` for one entry of `ShardSource.shards`: a local path or a URL."""
+    if isinstance(shard, str) and remote.is_remote(shard):
+        return remote.iter_url_samples(shard, fields)
+    return local.iter_samples(shard, fields)
+
+
+def _first_sample(path: str | Path) -> tuple[str, dict[str, bytes]] | None:
+    it = iter_samples(str(path))
+    try:
+        for key, files in it:
+            return key, files
+        return None
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
 
 
 def _list_shards(folder: Path) -> tuple[list[Path], list[int]]:
@@ -71,12 +88,17 @@ def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSour
     Raises `UserError` for a missing or empty folder, no shards, no samples, or a first sample
     lacking one of `fields` (the message lists the fields the shards do have).
     """
-    path = Path(path)
     if isinstance(fields, str):
         fields = (fields,)
     fields = tuple(fields)
     if not fields:
         raise UserError("no fields requested from the shards (e.g. fields=('png',))")
+    if isinstance(path, str) and remote.is_remote(path):
+        folder, urls, counts = remote.resolve(path)
+        if counts is None:
+            counts = [remote.count_url_samples(u) for u in urls]
+        return _checked(path, folder, urls, counts, fields)
+    path = Path(path)
     if not path.exists():
         raise UserError(
             f"shard folder {path} does not exist; build it with `prep faces` / `prep canny` or pass the right --shards"
@@ -91,6 +113,16 @@ def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSour
         paths, sizes = _list_shards(path)
     if not paths:
         raise UserError(f"{path} holds no shards (no shards.json and no *.tar); create them with `prep`")
+    folder = path.parent if path.is_file() else path
+    return _checked(str(path), str(folder.resolve()), [str(p.resolve()) for p in paths], list(sizes), fields)
+
+
+def _checked(
+    path: str, folder: str, paths: list[str], sizes: list[int], fields: tuple[str, ...]
+) -> ShardSource:
+    """The ShardSource of listed shards, after checking their first sample holds `fields`."""
+    if not paths:
+        raise UserError(f"{path} lists no shards; create them with `prep`")
     nonempty = [(p, n) for p, n in zip(paths, sizes, strict=True) if n > 0]
     if not nonempty:
         raise UserError(f"the {len(paths)} shard(s) in {path} hold no samples; rebuild them with `prep`")
@@ -119,11 +151,10 @@ def open_shards(path: str | Path, fields: Sequence[str] = ("png",)) -> ShardSour
                 raise UserError(str(e)) from e
             image_sizes[f] = (img.shape[0], img.shape[1])
             channels[f] = img.shape[2]
-    folder = path.parent if path.is_file() else path
     return ShardSource(
-        folder=str(folder.resolve()),
-        shards=[str(p.resolve()) for p in paths],
-        sizes=list(sizes),
+        folder=folder,
+        shards=paths,
+        sizes=sizes,
         fields=fields,
         image_sizes=image_sizes,
         channels=channels,

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset import filters, tariterators
 
 from train.data.decode import DecodeError, collate
+from train.data.remote import open_streams
 from train.data.source import ShardSource
 
 _READ_BUFFER = 1 << 20
@@ -138,7 +139,7 @@ class ShardStream(IterableDataset):
         def select(fname: str) -> bool:
             return fname.rsplit("/", 1)[-1].partition(".")[2].lower() in wanted
 
-        streams = tariterators.url_opener(urls, bufsize=_READ_BUFFER)
+        streams = open_streams(urls, bufsize=_READ_BUFFER)  # local paths and URLs
         files = tariterators.tar_file_expander(streams, select_files=select)
         samples: Iterator[dict[str, Any]] = tariterators.group_by_keys(files)
         if self.shuffle_buffer > 1:
