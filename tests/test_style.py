@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -127,3 +129,217 @@ def test_safetensors_round_trip_of_dtypes(tmp_path):
     vggmod.save_safetensors(state, tmp_path / "t.safetensors")
     back = vggmod.read_safetensors(tmp_path / "t.safetensors")
     assert set(back) == set(state) and all(torch.equal(back[k], state[k]) for k in state)
+
+
+# --- train style ---
+
+TEXTURE_SEED = 3
+
+
+def _write(path: Path, rgb: np.ndarray) -> Path:
+    import cv2
+
+    cv2.imwrite(
+        str(path), cv2.cvtColor(np.ascontiguousarray(rgb.clip(0, 255).astype(np.uint8)), cv2.COLOR_RGB2BGR)
+    )
+    return path
+
+
+def _photo(h: int, w: int, disc: bool = True) -> np.ndarray:
+    """A smooth, muted 'photo': gradients, a disc (unless not `disc`), mid-range colours."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    img = np.stack([90 + 60 * xx / w, 110 + 30 * np.sin(yy / 5), 150 - 40 * yy / h], -1)
+    if disc:
+        img[((yy - h / 2) ** 2 + (xx - w / 2) ** 2) < (min(h, w) / 4) ** 2] += [40, -20, -30]
+    return img
+
+
+def _blobs(h: int, w: int) -> np.ndarray:
+    """An aperiodic colourful texture (blurred noise, contrast stretched)."""
+    import cv2
+
+    blob = cv2.GaussianBlur(np.random.default_rng(TEXTURE_SEED).uniform(0, 255, (h, w, 3)), (0, 0), 1.5)
+    return (blob - blob.mean()) * 3 + 128
+
+
+def _stripes(h: int, w: int, colour_a, colour_b, vertical: bool, period: int = 6) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    on = ((xx if vertical else yy) // (period // 2)) % 2 == 0
+    noise = np.random.default_rng(TEXTURE_SEED).normal(0, 12, (h, w, 1))
+    return np.where(on[..., None], np.array(colour_a, float), np.array(colour_b, float)) + noise
+
+
+@pytest.fixture(scope="session")
+def caffe_vgg(vgg_files) -> Path:
+    """The random VGG-19 under the Caffe conversion's name: `auto` picks BGR 0-255 input, whose scale
+    gives a random network loss magnitudes like the real one's."""
+    return vgg_files["caffe"]
+
+
+def _settings(tmp_path: Path, vgg: Path, **kw):
+    from train.style.settings import StyleSettings
+
+    base = {"content": str(tmp_path / "content.png"), "vgg_weights": str(vgg), "out": str(tmp_path / "out.png"),
+            "device": "cpu", "progress": False}  # fmt: skip
+    return StyleSettings(**{**base, **kw})
+
+
+def _run(tmp_path: Path, vgg: Path, **kw) -> tuple[np.ndarray, dict]:
+    from train.style.imageio import read_rgb
+    from train.style.run import run_style
+
+    record = run_style(_settings(tmp_path, vgg, **kw))
+    out = Path(kw.get("out", tmp_path / "out.png"))
+    assert json.loads(out.with_suffix(".json").read_text()) == json.loads(json.dumps(record))
+    return read_rgb(out, "--out").astype(np.float64), record
+
+
+def test_style_loss_falls_fivefold_in_50_iterations(tmp_path, caffe_vgg, one_torch_thread):
+    _write(tmp_path / "content.png", _photo(40, 40))
+    style = _write(tmp_path / "style.png", _stripes(48, 48, (230, 40, 40), (30, 200, 60), vertical=True))
+    # a random network has no calibrated loss scale: total variation (1e-3) would outweigh its style loss
+    _, rec = _run(tmp_path, caffe_vgg, style=[str(style)], iters=50, tv_weight=0.0)
+    losses = rec["losses"]
+    assert [list(x) for x in losses[:1]] == [["iter", "content", "style", "tv", "total"]]
+    assert [x["iter"] for x in losses] == list(range(1, 51))
+    assert losses[-1]["style"] * 5 <= losses[0]["style"], (losses[0], losses[-1])
+    assert losses[0]["content"] == 0.0 and losses[-1]["content"] > 0  # content init, then pulled by the style
+    assert (
+        rec["resolved"]["vgg_preprocess"] == "caffe"
+        and "d01eb7cb" in rec["resolved"]["vgg_preprocess_reason"]
+    )
+    assert rec["settings"]["iters"] == 50 and rec["settings"]["style_weight"] == 100.0
+    assert rec["seconds"] > 0 and rec["peak_memory_gib"]["rss_peak_gib"] > 0
+    assert rec["scales"] == [{**rec["scales"][0], "size": [40, 40], "tiles": [1, 1], "iters": [1, 50]}]
+
+
+def _yiq(rgb: np.ndarray) -> np.ndarray:
+    from train.style.color import _RGB2YIQ
+
+    return rgb @ _RGB2YIQ.numpy().T.astype(np.float64)
+
+
+def test_luminance_keeps_the_content_colour_channels(tmp_path, caffe_vgg, one_torch_thread):
+    content = _photo(32, 32)
+    _write(tmp_path / "content.png", content)
+    style = _write(tmp_path / "style.png", _stripes(32, 32, (250, 30, 30), (20, 220, 40), vertical=False))
+    out, rec = _run(tmp_path, caffe_vgg, style=[str(style)], iters=8, preserve_color="luminance")
+    content = np.round(content.clip(0, 255))
+    inside = ((out > 0) & (out < 255)).all(-1)  # pixels not clipped to the gamut
+    assert inside.mean() > 0.9
+    chroma = np.abs(_yiq(out)[..., 1:] - _yiq(content)[..., 1:])[inside]
+    assert chroma.max() <= 3.0, chroma.max()
+    assert np.abs(_yiq(out)[..., 0] - _yiq(content)[..., 0]).mean() > 1.0  # the luminance did change
+    assert rec["settings"]["preserve_color"] == "luminance"
+
+
+def _colour_distance(a: np.ndarray, b: np.ndarray) -> float:
+    fa, fb = a.reshape(-1, 3), b.reshape(-1, 3)
+    return float(np.linalg.norm(fa.mean(0) - fb.mean(0)) + np.linalg.norm(np.cov(fa.T) - np.cov(fb.T)) ** 0.5)
+
+
+def test_histogram_brings_the_colours_closer_to_the_content(tmp_path, caffe_vgg, one_torch_thread):
+    content = _photo(32, 32)
+    _write(tmp_path / "content.png", content)
+    style = _write(tmp_path / "style.png", _stripes(32, 32, (250, 30, 30), (240, 230, 20), vertical=True))
+    args = {"style": [str(style)], "iters": 10, "tv_weight": 0.0}
+    none, _ = _run(tmp_path, caffe_vgg, out=str(tmp_path / "none.png"), **args)
+    hist, _ = _run(tmp_path, caffe_vgg, out=str(tmp_path / "hist.png"), preserve_color="histogram", **args)
+    d_none, d_hist = _colour_distance(none, content), _colour_distance(hist, content)
+    assert d_hist < d_none, (d_hist, d_none)
+
+
+def _gradient_profile(img: np.ndarray, axis: int) -> np.ndarray:
+    """Mean absolute difference between neighbouring columns (axis=1) or rows (axis=0)."""
+    return np.abs(np.diff(img, axis=axis)).mean(axis=(1 - axis, 2))
+
+
+def test_tiled_output_shows_no_seam(tmp_path, caffe_vgg, one_torch_thread):
+    # no edges in the content where the tiles meet: what the profile shows there comes from the tiling
+    _write(tmp_path / "content.png", _photo(64, 64, disc=False))
+    style = _write(tmp_path / "style.png", _blobs(64, 64))
+    out, rec = _run(
+        tmp_path, caffe_vgg, style=[str(style)], iters=12, tile=48, tile_overlap=16, tv_weight=0.0
+    )
+    assert rec["scales"][0]["tiles"] == [2, 2] and rec["scales"][0]["overlap"] == 16
+    # the tiles meet at 32 (overlap 24..40, the cuts shift by up to 8): the band 16..48 holds every border.
+    # (Tiles with hard edges, neither blended nor shifted, fail: across columns the band peaks at 18.5 vs 12.0.)
+    band = np.zeros(63, bool)
+    band[16:48] = True
+    for axis in (0, 1):
+        prof = _gradient_profile(out, axis)
+        assert prof[band].max() <= prof[~band].max(), (axis, prof.round(1))
+        assert prof[band].mean() <= 1.1 * prof[~band].mean(), (axis, prof.round(1))
+
+
+def test_automatic_per_tile_styles_match_each_region(tmp_path, caffe_vgg, one_torch_thread):
+    red = _stripes(32, 32, (220, 40, 40), (160, 30, 30), vertical=False)
+    blue = _stripes(32, 32, (40, 60, 220), (30, 30, 150), vertical=True)
+    content = np.concatenate([red[:, :32] * 0.8 + 30, blue[:, :32] * 0.8 + 30], 1)
+    _write(tmp_path / "content.png", content)
+    styles = tmp_path / "styles"
+    styles.mkdir()
+    _write(styles / "blue.png", _stripes(40, 40, (30, 80, 250), (10, 10, 120), vertical=True))
+    _write(styles / "red.png", _stripes(40, 40, (250, 50, 30), (120, 10, 10), vertical=False))
+    (styles / "notes.txt").write_text("not an image")
+    out, rec = _run(tmp_path, caffe_vgg, tile_styles=str(styles), iters=8, tile=48, tile_overlap=16)
+    chosen = {tuple(t["tile"]): t["styles"] for t in rec["tile_styles"]}
+    assert chosen == {(0, 0): {"red.png": 1.0}, (0, 1): {"blue.png": 1.0}}
+    left, right = out[:, :24].reshape(-1, 3).mean(0), out[:, 40:].reshape(-1, 3).mean(0)
+    assert left[0] > left[2] and right[2] > right[0]
+
+    # the same styles given by a map, swapped: the map wins, and the tiles follow it
+    (styles / "map.json").write_text(json.dumps({"grid": [["blue.png", {"red.png": 1}]]}))
+    out, rec = _run(tmp_path, caffe_vgg, tile_styles=str(styles / "map.json"), iters=8, tile=48, tile_overlap=16,
+                    out=str(tmp_path / "mapped.png"))  # fmt: skip
+    assert [t["styles"] for t in rec["tile_styles"]] == [{"blue.png": 1.0}, {"red.png": 1.0}]
+    right_mapped = out[:, 40:].reshape(-1, 3).mean(0)
+    assert right_mapped[0] - right_mapped[2] > right[0] - right[2]
+
+
+def test_bad_input_is_one_line_naming_the_option(tmp_path, vgg_files):
+    from train.style.run import run_style
+
+    _write(tmp_path / "content.png", _photo(32, 32))
+    style = str(_write(tmp_path / "style.png", _stripes(32, 32, (200, 0, 0), (0, 0, 200), True)))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"junk")
+    other = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(8, 3, 7, 7), "fc.weight": torch.zeros(10, 8)}, other)
+    (tmp_path / "empty").mkdir()
+    good = vgg_files["pth"]
+    cases = [
+        ({"vgg_weights": str(tmp_path / "missing.pth")}, "--vgg-weights", "no such file"),
+        ({"vgg_weights": str(junk)}, "--vgg-weights", "not a readable"),
+        ({"vgg_weights": str(other)}, "--vgg-weights", "not a VGG-19 state dict"),
+        ({"style_layers": "relu1_1,relu9_9"}, "--style-layers", "unknown VGG-19 layer 'relu9_9'"),
+        ({"content_layers": "conv4_2x"}, "--content-layers", "unknown VGG-19 layer"),
+        ({"content": str(tmp_path / "broken.png")}, "--content", "not a usable image"),
+        ({"style": [str(tmp_path / "broken.png")]}, "--style", "not a usable image"),
+        ({"tile": 64, "tile_overlap": 64}, "--tile-overlap", "must be smaller than --tile"),
+        ({"style": [], "tile_styles": str(tmp_path / "empty")}, "--tile-styles", "no images"),
+        ({"style_blend": "0.7,0.3"}, "--style-blend", "2 weights for 1"),
+        ({"optimizer": "sgd"}, "--optimizer", "must be one of"),
+    ]
+    for kw, option, words in cases:
+        kw = {"style": [style], "vgg_weights": str(good), **kw}
+        with pytest.raises(UserError) as e:
+            run_style(_settings(tmp_path, Path(kw.pop("vgg_weights")), **kw))
+        msg = str(e.value)
+        assert msg.startswith(option) and words in msg and "\n" not in msg, (option, msg)
+        assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.json").exists()
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, vgg_files):
+    from tests.conftest import run_cli
+
+    _write(tmp_path / "content.png", _photo(32, 32))
+    r = run_cli("train", "style", "--content", str(tmp_path / "content.png"), "--style", str(tmp_path / "content.png"),
+                "--vgg-weights", str(vgg_files["pth"]), "--out", str(tmp_path / "out.png"), "--tile", "64",
+                "--tile-overlap", "80", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "train: error: --tile-overlap 80 must be smaller than --tile 64 (e.g. --tile-overlap 16)"
+    ]
+    assert not list(tmp_path.glob("out*"))
