@@ -59,13 +59,14 @@ def source_key(rel: str) -> str:
     return "img_" + hashlib.sha256(rel.encode("utf-8")).hexdigest()[:16]
 
 
-def find_sources(src: Path) -> tuple[list[dict[str, Any]], int]:
+def find_sources(src: Path, exclude: Path | None = None) -> tuple[list[dict[str, Any]], int]:
     """The image files under `src` ({path, bytes, mtime_ns}, sorted by path) and how many other files
-    there were (hidden files and folders are not looked at)."""
+    there were (hidden files and folders, and the folder `exclude`, are not looked at)."""
     items: list[dict[str, Any]] = []
     skipped = 0
+    skip = exclude.resolve() if exclude is not None else None
     for folder, dirs, files in os.walk(src):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (Path(folder) / d).resolve() != skip]
         for name in files:
             if name.startswith("."):
                 continue
@@ -237,7 +238,7 @@ def run_images(
 
     src, out = Path(src), Path(out)
     check_options(src, out, size, fmt, shard_size, workers)
-    items, skipped = find_sources(src)
+    items, skipped = find_sources(src, exclude=out)  # --out may lie inside --src
     if not items:
         raise UserError(
             f"--src {src}: no image files ({', '.join(IMAGE_SUFFIXES)}) under it; give a folder of images"

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,6 +135,16 @@ def test_every_kind_of_file(src: tuple[Path, dict[str, str]], tmp_path: Path) ->
 
     res = run_cli("prep", "verify", str(out), "--no-progress")
     assert res.returncode == 0 and res.stdout.startswith("verify: OK shards=") and not res.stderr.strip()
+
+    # --out inside --src: what lies in it (here a contact sheet from `prep show`) is never a source
+    inside = folder / "content"
+    try:
+        run_images(folder, inside, size=SIZE, shard_size=4)
+        assert run_cli("prep", "show", str(inside), "--out", str(inside / "sheet.png")).returncode == 0
+        again = run_images(folder, inside, size=SIZE, shard_size=4)
+        assert again["sources_seen"] == len(expected) and again["shards_resumed"] == again["chunks"]
+    finally:
+        shutil.rmtree(inside)
 
 
 def test_deterministic_cli_and_png(src: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
