@@ -101,7 +101,8 @@ def _raw_file(root: Path, rel: Any) -> Path | None:
     return None if _is_na(rel) else root / "raw" / str(rel)
 
 
-def _post_file(row: dict[str, Any], root: Path, raw_paths: dict[int, str]) -> str | None:
+def _post_file(row: dict[str, Any], raw_paths: dict[int, str]) -> str | None:
+    """The crawl path of the row's post, when the crawl stored its file."""
     pid = row.get("post_id")
     return raw_paths.get(int(pid)) if not _is_na(pid) else None
 
@@ -187,7 +188,7 @@ class FacesView(StageView):
     def source_file(
         self, row: dict[str, Any], st: StageData, root: Path, raw_paths: dict[int, str]
     ) -> Path | None:
-        rel = _post_file(row, root, raw_paths)
+        rel = _post_file(row, raw_paths)
         return _raw_file(root, rel if rel is not None else row.get("source_path"))
 
     def sections(self) -> list[Section]:
@@ -220,7 +221,7 @@ class LineartView(StageView):
     def source_file(
         self, row: dict[str, Any], st: StageData, root: Path, raw_paths: dict[int, str]
     ) -> Path | None:
-        rel = _post_file(row, root, raw_paths)
+        rel = _post_file(row, raw_paths)
         if rel is None and not str(row.get("source", "")).endswith(".tar"):
             rel = row.get("source")
         return _raw_file(root, rel)
