@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.shards import iter_samples, shard_paths, write_index, write_shard  # noqa: E402
-from train.dcgan import DCGANOptions, Nets, d_losses, g_loss, train, train_step  # noqa: E402
+from train.dcgan import DCGANOptions, d_losses, g_loss, train, train_step  # noqa: E402
 from train.engine.rundir import read_stats  # noqa: E402
+from train.engine.trainer import Nets  # noqa: E402
 from train.models.dcgan import build  # noqa: E402
 
 
@@ -71,7 +72,8 @@ def flops_per_image(size: int, ngf: int, ndf: int) -> float:
     g, d = build(size, 100, ngf, ndf, "lrelu")
     o = DCGANOptions(size=size, ngf=ngf, ndf=ndf)
     nets = Nets(
-        g, d, d, g, d, copy.deepcopy(g), torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+        {"G": g, "D": d, "G_ema": copy.deepcopy(g)},
+        {"opt_g": torch.optim.Adam(g.parameters()), "opt_d": torch.optim.Adam(d.parameters())},
     )
     reals = torch.rand(4, 3, size, size) * 2 - 1
     with FlopCounterMode(display=False) as fc:

@@ -1,48 +1,58 @@
-"""What the training commands share: the run-level CLI options and how a command starts its trainer.
+"""What the training commands share: a typer command built from a trainer's options dataclass, and
+how a command starts its trainer.
 
-The aliases carry the type and help text; each command gives the default (its trainer's) in its
-own signature, so `--help` shows it:
+Every option is declared once, as a field of the trainer's options (`train.engine.options.option`:
+default, help, flags); `command` turns the fields into the command's options, so `--help` shows
+each default from the dataclass:
 
-    def main(ctx: typer.Context, ..., keep: Keep = 3, ...) -> None:
-        from train.dcgan import DCGANOptions, train
-        start(ctx, DCGANOptions, train)
+    main = command(DCGANOptions, "train.dcgan", "Train a DCGAN on face shards; ...")
 
-Light module (typer only): imported when the CLI starts.
+Light module (typer and the options dataclasses only): imported when the CLI starts.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import inspect
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
 from core.errors import UserError
+from train.engine.options import RunOptions, meta
 
-Out = Annotated[str, typer.Option(help="Run directory: options, stats.jsonl, grids, snapshots.")]
-Kimg = Annotated[float, typer.Option(help="Train until this many thousand images have been seen.")]
-Steps = Annotated[int | None, typer.Option(help="Train until this many steps instead of --kimg.")]
-Batch = Annotated[int, typer.Option(help="Batch size over all processes.")]
-Lr = Annotated[float, typer.Option(help="Adam learning rate of G and D.")]
-Beta1 = Annotated[float, typer.Option(help="Adam beta1.")]
-Beta2 = Annotated[float, typer.Option(help="Adam beta2.")]
-Ndf = Annotated[int, typer.Option(help="Discriminator width (channels of its first layer).")]
-TickKimg = Annotated[float, typer.Option(help="Write a stats line every this many kimg.")]
-Keep = Annotated[int, typer.Option(help="Snapshots to keep (0: all).")]
-Data = Annotated[str, typer.Option(help="auto, memory (decode once into device memory) or stream.")]
-MemoryBudgetGb = Annotated[
-    float, typer.Option(help="Largest dataset --data auto keeps in memory (0: default).")
-]
-Workers = Annotated[int, typer.Option(help="Data loading processes per rank.")]
-Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-Precision = Annotated[str, typer.Option(help="auto (bf16 on CUDA, fp32 on CPU), bf16 or fp32.")]
-Compile = Annotated[bool, typer.Option("--compile", help="torch.compile G and D.")]
-Resume = Annotated[
-    str | None,
-    typer.Option(help="'auto' continues the run in --out; or a snapshot file / run directory."),
-]
-Progress = Annotated[bool, typer.Option(help="Show a progress bar.")]
-DebugNanStep = Annotated[int | None, typer.Option(hidden=True)]
+
+def command(options: type[Any], module: str, doc: str) -> Callable[..., None]:
+    """A typer command with one option per field of `options` (trainer's own fields first), which
+    trains with `<module>.train(options, explicit)` (imported only when the command runs)."""
+    hints = typing.get_type_hints(options)
+    own = list(inspect.get_annotations(options))
+    names = [f.name for f in dataclasses.fields(options) if meta(options, f.name).get("cli", True)]
+    ordered = [n for n in own if n in names] + [n for n in names if n not in own]
+    defaults = {f.name: f.default for f in dataclasses.fields(options)}
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
+    for name in ordered:
+        m = meta(options, name)
+        opt = typer.Option(*(m.get("flags") or ()), help=m.get("help"), hidden=m.get("hidden", False))
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=defaults[name],
+                annotation=Annotated[hints[name], opt],
+            )
+        )
+
+    def main(ctx: typer.Context, **_: Any) -> None:
+        start(ctx, options, importlib.import_module(module).train)
+
+    main.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    main.__annotations__ = {p.name: p.annotation for p in params}
+    main.__doc__ = doc
+    return main
 
 
 def explicit_options(ctx: typer.Context) -> set[str]:
@@ -63,3 +73,35 @@ def start(ctx: typer.Context, options: Callable[..., Any], train: Callable[[Any,
         train(options(**ctx.params), explicit_options(ctx))
     except ValueError as e:  # bad values found deep inside (loader, models) still get one clear line
         raise UserError(str(e)) from e
+
+
+def _alias(name: str) -> Any:
+    """The type and help of a run-level option, for commands written out by hand (the default stays
+    in the command's signature)."""
+    hint = typing.get_type_hints(RunOptions)[name]
+    m = meta(RunOptions, name)
+    return Annotated[
+        hint, typer.Option(*(m.get("flags") or ()), help=m["help"], hidden=m.get("hidden", False))
+    ]
+
+
+Out = _alias("out")
+Kimg = _alias("kimg")
+Steps = _alias("steps")
+Batch = _alias("batch")
+Lr = _alias("lr")
+Beta1 = _alias("beta1")
+Beta2 = _alias("beta2")
+Ndf = Annotated[int, typer.Option(help="Discriminator width (channels of its first layer).")]
+TickKimg = _alias("tick_kimg")
+Keep = _alias("keep")
+Data = _alias("data")
+MemoryBudgetGb = _alias("memory_budget_gb")
+Workers = _alias("workers")
+Device = _alias("device")
+Precision = _alias("precision")
+Compile = _alias("compile")
+Resume = _alias("resume")
+OnChange = _alias("on_change")
+Progress = _alias("progress")
+DebugNanStep = _alias("debug_nan_step")

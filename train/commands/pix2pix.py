@@ -1,75 +1,58 @@
-"""`train pix2pix`: the tag-conditioned line-art colorizer on line-art shards from `prep canny`."""
+"""`train pix2pix`: the tag-conditioned line-art colorizer on line-art shards from `prep canny`.
+
+Its options, each declared once (default, help, whether it defines the run); the command is built
+from them. Light module: no torch (the CLI imports it at start-up).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
 
-import typer
+from train.commands.common import command
+from train.engine.options import RunOptions, option
 
-from train.commands import common as c
+
+@dataclass
+class Pix2PixOptions(RunOptions):
+    """Every option of `train pix2pix`; the run-level ones (batch, kimg, intervals, data, device,
+    resume, ...) come from `RunOptions`, some with pix2pix's own defaults."""
+
+    shards: str = option("data/lineart", "Line-art shards from `prep canny` (folder with shards.json).")
+    out: str = "runs/pix2pix"
+    size: int = option(96, "Image size (96: 5-level U-Net; 256: the classic 8).", identity=True)
+    tags_mode: str = option(
+        "embed", "Tags: embed (a learned projection), plane (one extra input channel) or none.", identity=True
+    )
+    hints: bool = option(True, "Simulate users' colour hints during training.", identity=True)
+    vocab: str | None = option(
+        None, "vocab.json of the shards (default: <shards>/vocab.json, ../tags/vocab.json)."
+    )
+    batch: int = 16
+    lambda_l1: float = option(100.0, "Weight of the L1 loss.", identity=True)
+    kimg: float = 200.0
+    decay_kimg: float | None = option(None, "Linear LR decay over the last N kimg (default: second half).")
+    ngf: int = option(64, "Generator width (channels of its first layer).", identity=True)
+    ndf: int = option(64, "Discriminator width (channels of its first layer).", identity=True)
+    d_layers: int = option(
+        0, "PatchGAN stride-2 blocks: 0 auto (34 px patches to 128 px, then 70 px).", identity=True
+    )
+    embed_dim: int = option(16, "Channels of the tag projection (--tags-mode embed).", identity=True)
+    dropout: float = option(0.5, "Dropout in the innermost decoder blocks.", identity=True)
+    hint_none: float = option(0.5, "Share of training samples without any hint.", identity=True)
+    max_hints: int = option(6, "Most hint patches per sample.", identity=True)
+    jitter: bool = option(True, "Random translation + flip, the same for line and colour.", identity=True)
+    val_fraction: float = option(0.05, "Share of posts held out for validation.", identity=True)
+    val_samples: int = option(256, "Most validation samples evaluated.")
+    val_kimg: float = option(10.0, "Validate (metrics, grid, best) every this many kimg.")
+    best_metric: str = option("l1", "Metric for network-best.pt: l1, psnr, ssim, hint_error.")
+    grid: int = option(8, "Validation samples in each preview grid.")
+    tick_kimg: float = 2.0
+    snap_kimg: float = 20.0
+    seed: int = option(0, "Seed of weights, augmentation, hints and data order.")
 
 
-def main(
-    ctx: typer.Context,
-    shards: Annotated[
-        str, typer.Option(help="Line-art shards from `prep canny` (folder with shards.json).")
-    ] = "data/lineart",
-    out: c.Out = "runs/pix2pix",
-    size: Annotated[int, typer.Option(help="Image size (96: 5-level U-Net; 256: the classic 8).")] = 96,
-    tags_mode: Annotated[
-        str, typer.Option(help="Tag conditioning: none, plane (tags laid into one extra channel) or embed.")
-    ] = "plane",
-    hints: Annotated[bool, typer.Option(help="Simulate users' colour hints during training.")] = True,
-    vocab: Annotated[
-        str | None,
-        typer.Option(help="vocab.json of the shards (default: <shards>/vocab.json, ../tags/vocab.json)."),
-    ] = None,
-    kimg: c.Kimg = 200.0,
-    steps: c.Steps = None,
-    batch: c.Batch = 16,
-    lr: c.Lr = 2e-4,
-    beta1: c.Beta1 = 0.5,
-    beta2: c.Beta2 = 0.999,
-    lambda_l1: Annotated[float, typer.Option(help="Weight of the L1 loss.")] = 100.0,
-    decay_kimg: Annotated[
-        float | None, typer.Option(help="Linear LR decay over the last N kimg (default: second half).")
-    ] = None,
-    ngf: Annotated[int, typer.Option(help="Generator width (channels of its first layer).")] = 64,
-    ndf: c.Ndf = 64,
-    d_layers: Annotated[
-        int, typer.Option(help="PatchGAN stride-2 blocks: 0 auto (34 px patches to 128 px, then 70 px).")
-    ] = 0,
-    embed_dim: Annotated[int, typer.Option(help="Channels of the tag projection (--tags-mode embed).")] = 16,
-    dropout: Annotated[float, typer.Option(help="Dropout in the innermost decoder blocks.")] = 0.5,
-    hint_none: Annotated[float, typer.Option(help="Share of training samples without any hint.")] = 0.5,
-    max_hints: Annotated[int, typer.Option(help="Most hint patches per sample.")] = 6,
-    jitter: Annotated[
-        bool, typer.Option(help="Random translation + flip, the same for line and colour.")
-    ] = True,
-    val_fraction: Annotated[float, typer.Option(help="Share of posts held out for validation.")] = 0.05,
-    val_samples: Annotated[int, typer.Option(help="Most validation samples evaluated.")] = 256,
-    val_kimg: Annotated[
-        float, typer.Option(help="Validate (metrics, grid, best) every this many kimg.")
-    ] = 10.0,
-    best_metric: Annotated[
-        str, typer.Option(help="Metric for network-best.pt: l1, psnr, ssim, hint_error.")
-    ] = "l1",
-    grid: Annotated[int, typer.Option(help="Validation samples in each preview grid.")] = 8,
-    tick_kimg: c.TickKimg = 2.0,
-    snap_kimg: Annotated[float, typer.Option(help="Snapshot every this many kimg.")] = 20.0,
-    keep: c.Keep = 3,
-    data: c.Data = "auto",
-    memory_budget_gb: c.MemoryBudgetGb = 0.0,
-    workers: c.Workers = 2,
-    device: c.Device = "auto",
-    precision: c.Precision = "auto",
-    compile: c.Compile = False,
-    seed: Annotated[int, typer.Option(help="Seed of weights, augmentation, hints and data order.")] = 0,
-    resume: c.Resume = None,
-    progress: c.Progress = True,
-    debug_nan_step: c.DebugNanStep = None,
-) -> None:
-    """Train the line-art colorizer; `--resume auto` continues where a run stopped."""
-    from train.pix2pix import Pix2PixOptions, train
-
-    c.start(ctx, Pix2PixOptions, train)
+main = command(
+    Pix2PixOptions,
+    "train.pix2pix",
+    "Train the line-art colorizer; `--resume auto` continues where a run stopped.",
+)

@@ -1,5 +1,7 @@
 """The bookkeeping of a training loop: counters, ticks and snapshots in kimg, timing, progress bar.
 
+`train.engine.training_loop` drives it so (a trainer with a loop of its own may too):
+
     clock = Clock(o, counters, nstats=6, desc="dcgan", d=d)
     try:
         while not clock.done:

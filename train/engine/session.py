@@ -1,9 +1,6 @@
-"""Run-level steps every trainer repeats: starting the processes, picking the snapshot to resume,
-the run's header, the G/D pair's wrapping and snapshot, and the NaN stop at a tick.
-
-Generic over the trainer: the snapshot `kind`, the options object (a `RunOptions` dataclass) and
-the names of the options that define a run (`identity`: taken from the snapshot on resume, and an
-error when given differently on the command line).
+"""Run-level steps of a run: starting the processes, each rank's batch, the run's header, and the
+NaN stop at a tick. `train.engine.training_loop` calls them; `run_training` and `resolve_resume` also
+serve trainers that keep a loop of their own.
 """
 
 from __future__ import annotations
@@ -14,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import UserError
-from train.engine import distributed, rng
+from train.engine import distributed, resume
 from train.engine.console import print_options
 from train.engine.distributed import Dist
 from train.engine.guard import NonFiniteGuard
-from train.engine.rundir import RunDir, find_snapshot, load_snapshot
+from train.engine.rundir import RunDir
+from train.engine.state import SNAPSHOT_FORMAT, cpu_state
 
-SNAPSHOT_FORMAT = 1
+__all__ = ["SNAPSHOT_FORMAT", "announce", "cpu_state", "per_rank_batch", "resolve_resume", "run_training"]
 
 
 def run_training(
@@ -55,78 +53,16 @@ def announce(kind: str, o: Any, run: RunDir, state: dict[str, Any] | None, resol
     run.write_options({**opts, "resolved": resolved})
 
 
-def wrap_pair(d: Dist, G: Any, D: Any, compile: bool) -> tuple[Any, Any, Any]:
-    """(G as trained, D in its own step, D inside G's step): DDP on several processes for the first
-    two; the third is never DDP (its weight gradients are not needed); all compiled with --compile."""
-    import torch
-
-    G_t, D_t, D_frozen = distributed.wrap_ddp(d, G), distributed.wrap_ddp(d, D), D
-    if compile:
-        G_t, D_t, D_frozen = torch.compile(G_t), torch.compile(D_t), torch.compile(D)
-    return G_t, D_t, D_frozen
-
-
-def cpu_state(sd: dict[str, Any]) -> dict[str, Any]:
-    """A state dict with its tensors on the CPU."""
-    import torch
-
-    return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in sd.items()}
-
-
-def pair_snapshot(kind: str, o: Any, nets: Any, counters: dict[str, Any]) -> dict[str, Any]:
-    """The snapshot fields of a G/D pair trained with two optimisers (`nets.G_raw`, `nets.D_raw`,
-    `nets.opt_g`, `nets.opt_d`), with the options, counters and every RNG state."""
-    return {
-        "kind": kind,
-        "format": SNAPSHOT_FORMAT,
-        "options": dataclasses.asdict(o),
-        "G": cpu_state(nets.G_raw.state_dict()),
-        "D": cpu_state(nets.D_raw.state_dict()),
-        "opt_g": nets.opt_g.state_dict(),
-        "opt_d": nets.opt_d.state_dict(),
-        "counters": dict(counters),
-        "rng": rng.capture(),
-    }
-
-
-def restore_pair(state: dict[str, Any], G: Any, D: Any, opt_g: Any, opt_d: Any) -> dict[str, Any]:
-    """Load a `pair_snapshot` into the models and optimisers; returns its counters."""
-    G.load_state_dict(state["G"])
-    D.load_state_dict(state["D"])
-    opt_g.load_state_dict(state["opt_g"])
-    opt_d.load_state_dict(state["opt_d"])
-    return dict(state["counters"])
-
-
 def resolve_resume(
     options: Any, run: RunDir, explicit: set[str], identity: tuple[str, ...], kind: str
 ) -> dict[str, Any] | None:
-    """The snapshot state to continue from (None for a new run); identity options are merged into
-    `options` from the snapshot. `options.resume` is None, "auto" or a snapshot file / run directory."""
-    resume = options.resume
-    if resume is None:
-        if run.latest_snapshot() is not None:
-            raise UserError(
-                f"--out {options.out} already holds a run; pass --resume auto to continue it or choose another --out"
-            )
-        return None
-    if resume == "auto":
-        snap = run.latest_snapshot()
-        if snap is None:
-            return None
-    else:
-        snap = find_snapshot(resume)
-    state = load_snapshot(snap, kind)
-    saved = state["options"]
-    for k in identity:
-        if k in explicit and getattr(options, k) != saved.get(k):
-            raise UserError(
-                f"--{k.replace('_', '-')} {getattr(options, k)} differs from the run being resumed "
-                f"({saved.get(k)}, in {snap}); drop the option or start a new run with another --out"
-            )
-        if k in saved:
-            setattr(options, k, saved[k])
-    state["path"] = str(snap)
+    """The snapshot state to continue from, for trainers with a loop of their own (`--on-change
+    restart` is the engine's: here a run that no longer fits is an error)."""
+    state, why = resume.resolve_resume(options, run, explicit, identity, kind)
+    if why:
+        raise UserError(
+            f"the run in --out {options.out} no longer fits: {'; '.join(why)}; choose another --out"
+        )
     return state
 
 
