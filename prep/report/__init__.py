@@ -6,7 +6,8 @@ per stage, rejection reasons, the tag vocabulary, face sizes, source resolutions
 a sample of rejected sources with thumbnails, and the parameters each stage recorded. Every
 picture is a `data:` URI; the page loads nothing from anywhere and needs no script.
 
-Modules: `collect` (reading the stages), `html` (small HTML helpers), `views` (each stage's part),
+Modules: `collect` (reading the stages), `html` (small HTML helpers), `context` (what sections are
+given), `views` (each stage's part), `stage_sections` (the sections one stage draws),
 `sections` (the sections covering every stage), `page` (the page), `plots` (the charts).
 """
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
+from prep.report.context import Context, Section
 from prep.report.html import esc
-from prep.report.views import Context, Section
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;

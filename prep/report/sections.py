@@ -9,8 +9,8 @@ from typing import Any
 
 from prep.report import html as h
 from prep.report.collect import StageData, unknown_folders
+from prep.report.context import OK, Context
 from prep.report.html import esc
-from prep.report.views import OK, Context
 
 THUMB = 96  # side of the box a rejected source's thumbnail fits in
 
