@@ -55,8 +55,14 @@ class ContentJob(JobParams):
 
 
 def source_key(rel: str) -> str:
-    """The sample key of a source: `img_` and 16 hex digits of the sha256 of its relative path."""
-    return "img_" + hashlib.sha256(rel.encode("utf-8")).hexdigest()[:16]
+    """The sample key of a source: `img_` and 16 hex digits of the sha256 of its relative path
+    (the path's bytes as the file system has them, so a name that is not UTF-8 gets a key too)."""
+    return "img_" + hashlib.sha256(os.fsencode(rel)).hexdigest()[:16]
+
+
+def shown_path(rel: str) -> str:
+    """The relative path as recorded in the manifest and the JSON: bytes that are not UTF-8 become U+FFFD."""
+    return os.fsencode(rel).decode("utf-8", "replace")
 
 
 def find_sources(src: Path, exclude: Path | None = None) -> tuple[list[dict[str, Any]], int]:
@@ -151,31 +157,32 @@ def content_chunk(chunk: Chunk[dict[str, Any]], job: ContentJob) -> ChunkResult:
         if delay:
             time.sleep(delay)
         rel = item["path"]
+        shown = shown_path(rel)
         res.counters["sources_seen"] += 1
         md5 = None
         try:
-            data = (Path(job.src) / rel).read_bytes()
+            data = (Path(job.src) / rel).read_bytes()  # the real name, not the shown one
             md5 = hashlib.md5(data).hexdigest()
             bgr = load_image(data, max_pixels=job.max_pixels, bgr=True)
         except FileNotFoundError:
-            res.rows.append(_row(rel, MISSING, error="the file disappeared while running"))
+            res.rows.append(_row(shown, MISSING, error="the file disappeared while running"))
             res.counters[f"rejected_{MISSING}"] += 1
             continue
         except ImageRejected as e:
-            res.rows.append(_row(rel, e.reason, source_md5=md5, error=e.detail[:300]))
+            res.rows.append(_row(shown, e.reason, source_md5=md5, error=e.detail[:300]))
             res.counters[f"rejected_{e.reason}"] += 1
             continue
         except (cv2.error, MemoryError, OSError, ValueError) as e:
             # Whatever else one odd file can provoke: record it and carry on with the others.
             detail = f"{type(e).__name__}: {str(e).strip()[-300:]}"
-            res.rows.append(_row(rel, STATUS_ERROR, source_md5=md5, error=detail))
+            res.rows.append(_row(shown, STATUS_ERROR, source_md5=md5, error=detail))
             res.counters[f"rejected_{STATUS_ERROR}"] += 1
             continue
         h, w = bgr.shape[:2]
         source = {"source_md5": md5, "source_width": w, "source_height": h}
         if min(h, w) * MAX_UPSCALE < job.size:
             detail = f"shorter side {min(h, w)} px is under --size {job.size} / {MAX_UPSCALE:g}"
-            res.rows.append(_row(rel, STATUS_TOO_SMALL, error=detail, **source))
+            res.rows.append(_row(shown, STATUS_TOO_SMALL, error=detail, **source))
             res.counters[f"rejected_{STATUS_TOO_SMALL}"] += 1
             continue
         out, scale = resize_short_side(bgr, job.size)
@@ -183,7 +190,7 @@ def content_chunk(chunk: Chunk[dict[str, Any]], job: ContentJob) -> ChunkResult:
         oh, ow = out.shape[:2]
         key = source_key(rel)
         meta = {
-            "source_path": rel,
+            "source_path": shown,
             "source_md5": md5,
             "source_size": [w, h],
             "width": ow,
@@ -193,7 +200,7 @@ def content_chunk(chunk: Chunk[dict[str, Any]], job: ContentJob) -> ChunkResult:
         js = json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         res.samples.append((key, {job.format: encode(out, job.format, job.quality), "json": js}))
         res.rows.append(
-            _row(rel, STATUS_OK, key=key, shard=chunk.shard, width=ow, height=oh, scale=scale, **source)
+            _row(shown, STATUS_OK, key=key, shard=chunk.shard, width=ow, height=oh, scale=scale, **source)
         )
         res.counters["sources_ok"] += 1
         if scale > 1:

@@ -259,3 +259,18 @@ def test_report_shows_the_content_stage(src: tuple[Path, dict[str, str]], tmp_pa
     assert '<section id="content"><h2>Content images</h2>' in page and "6 content images" in page
     assert "<code>too_small</code>" in page and "does not decode: truncated" in page
     assert f"{root / 'scratch'}: no stage writes a folder of that name" in page
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """Old archives hold names in other encodings: the file is used, its name recorded with U+FFFD."""
+    src = tmp_path / "old"
+    src.mkdir()
+    name = os.fsdecode(b"caf\xe9.png")  # Latin-1 on a UTF-8 system
+    (src / name).write_bytes(cv2.imencode(".png", picture(80, 80, 2))[1].tobytes())
+    stats = run_images(src, tmp_path / "out", size=SIZE)
+    (row,) = validate_parquet(tmp_path / "out" / "content.parquet", CONTENT_SCHEMA).to_pylist()
+    assert stats["sources_ok"] == 1 and row["source_path"] == "caf\ufffd.png"
+    assert row["key"] == "img_" + hashlib.sha256(b"caf\xe9.png").hexdigest()[:16]
+    (info,) = read_index(tmp_path / "out")
+    ((key, files),) = iter_samples(tmp_path / "out" / info.url)
+    assert key == row["key"] and json.loads(files["json"])["source_path"] == "caf\ufffd.png"
