@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from core.cli import make_app, run_app
-from train.commands import colorize, dcgan, demo, directions, pix2pix, sample, style, tagger
+from train.commands import (
+    colorize,
+    dcgan,
+    demo,
+    directions,
+    fast_style,
+    pix2pix,
+    sample,
+    style,
+    stylize,
+    tagger,
+)
 
 app = make_app("train", "Train generators on the shards that `prep` writes.")
 
@@ -15,6 +26,8 @@ app.command("tagger")(tagger.main)
 app.command("directions")(directions.main)
 app.command("demo")(demo.main)
 app.command("style")(style.main)
+app.command("fast-style")(fast_style.main)
+app.command("stylize")(stylize.main)
 
 
 def main() -> None:
