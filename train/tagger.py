@@ -5,7 +5,9 @@ frequent ones (at most `--tags`) that have at least `--min-positives` faces with
 in the training part; faces of a held-out share of the posts (`--val-fraction`, split by post id so
 that faces of one post never sit on both sides) give the average precision per tag in stats.jsonl
 and `_stats.json`. The network is a small CNN (stride-2 3x3 convolutions, BatchNorm, ReLU, global
-average pooling, one logit per tag); `load_tagger` and `Tagger.score` serve `train directions`.
+average pooling, one logit per tag). `TaggerTrainer` fills in the engine's one training loop
+(train/engine/training_loop.py: resume, snapshots, ticks, stats.jsonl are the engine's);
+`load_tagger` and `Tagger.score` serve `train directions`.
 """
 
 from __future__ import annotations
@@ -21,38 +23,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import UserError
-from core.stats import summary_line, write_stats
-from train.engine import distributed, rng, session
-from train.engine.loop import Clock, new_counters, tick_line
-from train.engine.options import RUN_IDENTITY, RunOptions, check_run_options
-from train.engine.rundir import RunDir, load_snapshot
+from train.commands.tagger import TaggerOptions
+from train.engine import data as engine_data
+from train.engine import training_loop
+from train.engine.distributed import Dist
+from train.engine.loop import tick_line
+from train.engine.options import check_run_options
+from train.engine.rundir import load_snapshot
+from train.engine.trainer import Parts, Trainer
 
 KIND = "tagger"
 TICK_FIGURES = ("loss",)
 
-
-@dataclass
-class TaggerOptions(RunOptions):
-    """Every option of `train tagger` (the run-level ones from `RunOptions`)."""
-
-    shards: str = "data/faces"
-    out: str = "runs/tagger"
-    tags: int = 32
-    min_positives: int = 10
-    width: int = 32
-    val_fraction: float = 0.1
-    mixup: bool = True
-    batch: int = 64
-    lr: float = 1e-3
-    beta1: float = 0.9
-    kimg: float = 100.0
-    tick_kimg: float = 2.0
-    snap_kimg: float = 10.0
-    data: str = "memory"
-    precision: str = "fp32"
-
-
-IDENTITY = ("tags", "min_positives", "width", "val_fraction", "mixup", *RUN_IDENTITY)
+__all__ = ["TaggerOptions", "TaggerTrainer", "load_tagger", "train"]
 
 
 def check_options(o: TaggerOptions) -> None:
@@ -192,11 +175,8 @@ def evaluate(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, tags: l
     return {"val_loss": round(loss, 4), "map": round(sum(known) / len(known), 4) if known else None, "ap": ap}
 
 
-def read_faces(
-    o: TaggerOptions, device: str, d: distributed.Dist
-) -> tuple[torch.Tensor, list[list[str]], list[bool]]:
+def read_faces(o: TaggerOptions, device: str, d: Dist) -> tuple[torch.Tensor, list[list[str]], list[bool]]:
     """(uint8 images [N, 3, H, W] on `device`, tags per face, held out per face)."""
-    from train.engine import data as engine_data
     from train.loader import open_shards
 
     src = open_shards(o.shards, fields=("png", "json"))
@@ -219,117 +199,99 @@ def read_faces(
 # -- the run ---------------------------------------------------------------------------------------
 
 
+class TaggerTrainer(Trainer):
+    """One network ("net") and one Adam ("opt"); flips and mixup from a saved per-rank generator."""
+
+    kind = KIND
+    figures = TICK_FIGURES
+    guarded = 1
+    summary_keys = ("kimg", "steps", "img_per_s", "map", "snapshot", "out")
+    check = staticmethod(check_options)
+
+    def prepare(self) -> dict[str, Any]:
+        """Read the faces, split them by post, pick the tags (a resumed run keeps its own)."""
+        o, device = self.o, self.device
+        images, tag_lists, held = read_faces(o, device, self.d)
+        train_idx = [i for i, h in enumerate(held) if not h]
+        val_idx = [i for i, h in enumerate(held) if h]
+        if not train_idx or not val_idx:
+            raise UserError(
+                f"{o.shards}: {len(images)} faces leave {len(train_idx)} for training and {len(val_idx)} "
+                "held out; use more faces or another --val-fraction"
+            )
+        if self.state is not None:
+            self.tags = list(self.state["tags"])
+        else:
+            self.tags = select_tags([tag_lists[i] for i in train_idx], o.tags, o.min_positives)
+        if not self.tags:
+            raise UserError(
+                f"{o.shards}: no tag has {o.min_positives} training faces with it and without it; "
+                "lower --min-positives or use more faces"
+            )
+        col = {t: j for j, t in enumerate(self.tags)}
+        labels = torch.zeros(len(tag_lists), len(self.tags))
+        for i, ts in enumerate(tag_lists):
+            for t in ts:
+                if t in col:
+                    labels[i, col[t]] = 1.0
+        labels = labels.to(device)
+        ti, vi = torch.tensor(train_idx, device=device), torch.tensor(val_idx, device=device)
+        self.train_data = {"png": images.index_select(0, ti), "y": labels.index_select(0, ti)}
+        self.val_images, self.val_labels = images.index_select(0, vi), labels.index_select(0, vi)
+        self.size = int(images.shape[-1])
+        self.ap: dict[str, float | None] = dict(self.state.get("ap", {})) if self.state is not None else {}
+        return {"tags": self.tags, "train_faces": len(train_idx), "val_faces": len(val_idx)}
+
+    def build(self) -> Parts:
+        o, device, rank = self.o, self.device, self.d.rank
+        net = TaggerNet(self.size, len(self.tags), o.width).to(device)
+        opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+
+        def noise(step: int) -> torch.Generator:
+            return torch.Generator(device=device).manual_seed(o.seed * 1000 + rank + 1 + 7919 * step)
+
+        return Parts(nets={"net": net}, opts={"opt": opt}, trained=("net",), generators={"noise": noise})
+
+    def batches(self, start_step: int) -> Any:
+        return engine_data.memory_batches(
+            self.o, self.train_data, self.per_rank, self.d, start_step, ("png", "y")
+        )
+
+    def step(self, batch: Any, nan: bool) -> torch.Tensor:
+        gen, opt = self.nets.gen["noise"], self.nets.opt["opt"]
+        x, y = prepare(batch["png"], gen), batch["y"]
+        if self.o.mixup:
+            x, y = mixup(x, y, gen)
+        opt.zero_grad(set_to_none=True)
+        loss = F.binary_cross_entropy_with_logits(self.nets["net"](x), y)
+        if nan:
+            loss = loss * float("nan")
+        loss.backward()
+        opt.step()
+        return loss.detach()[None]
+
+    def evaluate(self, record: dict[str, Any]) -> None:
+        """Held-out loss and average precision per tag (at each snapshot)."""
+        record.update(evaluate(self.nets.raw["net"], self.val_images, self.val_labels, self.tags))
+        self.ap = record["ap"]
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"tags": self.tags, "size": self.size, "ap": self.ap}
+
+    def summary(self, last: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "map": last.get("map"),
+            "val_loss": last.get("val_loss"),
+            "ap": last.get("ap"),
+            "tags": self.tags,
+        }
+
+    def tick_line(self, r: dict[str, Any]) -> str:
+        return tick_line(
+            r, f"loss {r['loss']:.4f}", f"val mAP {r['map']}" if r.get("map") is not None else None
+        )
+
+
 def train(o: TaggerOptions, explicit: set[str] | None = None) -> dict[str, Any]:
     """Run (or resume) a tagger run; returns the final summary (also in `<out>/_stats.json`)."""
-    return session.run_training(o, explicit, check_options, _train)
-
-
-def _train(o: TaggerOptions, explicit: set[str], d: distributed.Dist) -> dict[str, Any]:
-    from train.engine import data as engine_data
-
-    device = d.device
-    run = RunDir(o.out, is_main=d.is_main)
-    state = session.resolve_resume(o, run, explicit, IDENTITY, KIND)
-    images, tag_lists, held = read_faces(o, device, d)
-    train_idx = [i for i, h in enumerate(held) if not h]
-    val_idx = [i for i, h in enumerate(held) if h]
-    if not train_idx or not val_idx:
-        raise UserError(
-            f"{o.shards}: {len(images)} faces leave {len(train_idx)} for training and {len(val_idx)} held out; "
-            "use more faces or another --val-fraction"
-        )
-    tags = (
-        list(state["tags"])
-        if state is not None
-        else select_tags([tag_lists[i] for i in train_idx], o.tags, o.min_positives)
-    )
-    if not tags:
-        raise UserError(
-            f"{o.shards}: no tag has {o.min_positives} training faces with it and without it; "
-            "lower --min-positives or use more faces"
-        )
-    col = {t: j for j, t in enumerate(tags)}
-    labels = torch.zeros(len(tag_lists), len(tags))
-    for i, ts in enumerate(tag_lists):
-        for t in ts:
-            if t in col:
-                labels[i, col[t]] = 1.0
-    labels = labels.to(device)
-    ti, vi = torch.tensor(train_idx, device=device), torch.tensor(val_idx, device=device)
-    train_data = {"png": images.index_select(0, ti), "y": labels.index_select(0, ti)}
-    val_images, val_labels = images.index_select(0, vi), labels.index_select(0, vi)
-    size = int(images.shape[-1])
-    per_rank = session.per_rank_batch(o.batch, d)
-    resolved = {"device": device, "world_size": d.world_size, "tags": tags,
-                "train_faces": len(train_idx), "val_faces": len(val_idx)}  # fmt: skip
-    session.announce(KIND, o, run, state, resolved)
-
-    torch.manual_seed(o.seed)
-    net = TaggerNet(size, len(tags), o.width).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
-    counters = new_counters()
-    gen = torch.Generator(device=device).manual_seed(o.seed * 1000 + d.rank + 1)
-    if state is not None:
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        counters = dict(state["counters"])
-        gen.set_state(state["noise"])
-        rng.restore(state["rng"])
-        run.truncate_stats(counters["nimg"])
-    model = distributed.wrap_ddp(d, net)
-    batches = engine_data.memory_batches(o, train_data, per_rank, d, counters["step"], ("png", "y"))
-    clock = Clock(o, counters, nstats=len(TICK_FIGURES), desc="tagger", d=d)
-    last_snap = Path(state["path"]) if state is not None else None
-    last: dict[str, Any] = {}
-    net.train()
-    try:
-        while not clock.done:
-            batch = clock.next_batch(batches)
-            opt.zero_grad(set_to_none=True)
-            xb, yb = prepare(batch["png"], gen), batch["y"]
-            if o.mixup:
-                xb, yb = mixup(xb, yb, gen)
-            loss = F.binary_cross_entropy_with_logits(model(xb), yb)
-            if clock.nan_now:
-                loss = loss * float("nan")
-            loss.backward()
-            opt.step()
-            clock.observe(loss.detach())
-            clock.add(loss.detach()[None])
-            clock.advance()
-            is_snap = clock.snap_due()
-            if not (clock.tick_due() or is_snap):
-                continue
-            record, means = clock.tick(last_snap)
-            record["loss"] = round(means[0], 4)
-            if is_snap and d.is_main:
-                record.update(evaluate(net, val_images, val_labels, tags))
-                snap = {
-                    "kind": KIND, "format": session.SNAPSHOT_FORMAT, "options": _asdict(o), "tags": tags,
-                    "size": size, "net": session.cpu_state(net.state_dict()), "opt": opt.state_dict(),
-                    "counters": dict(counters), "rng": rng.capture(), "noise": gen.get_state(),
-                    "ap": record["ap"],
-                }  # fmt: skip
-                last_snap = run.save_snapshot(snap, counters["nimg"], keep=o.keep)
-                record["snapshot"] = last_snap.name if last_snap else None
-            if is_snap:
-                clock.pause_done()
-            run.append_stats(record)
-            last = record
-            extra = f"val mAP {record['map']}" if "map" in record else None
-            clock.write(tick_line(record, f"loss {record['loss']:.4f}", extra))
-    finally:
-        clock.close()
-    summary = clock.summary(run.path, "fp32", last)
-    summary.update({k: last.get(k) for k in ("map", "val_loss", "ap")})
-    summary["tags"] = tags
-    if d.is_main:
-        write_stats(run.path, "train-tagger", summary)
-        print(summary_line("train tagger", summary, ["kimg", "steps", "img_per_s", "map", "snapshot", "out"]))
-    return summary
-
-
-def _asdict(o: TaggerOptions) -> dict[str, Any]:
-    import dataclasses
-
-    return dataclasses.asdict(o)
+    return training_loop.run(TaggerTrainer, o, explicit)

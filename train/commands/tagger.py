@@ -1,52 +1,52 @@
-"""`train tagger`: a multi-label tag classifier on face shards (for `train directions`)."""
+"""`train tagger`: a multi-label tag classifier on face shards (for `train directions`).
+
+Its options, each declared once (default, help, whether it defines the run); the command is built
+from them. Light module: no torch (the CLI imports it at start-up).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass
 
-import typer
+from train.commands.common import command
+from train.engine.options import RunOptions, option
 
-from train.commands import common as c
+
+@dataclass
+class TaggerOptions(RunOptions):
+    """Every option of `train tagger`; the run-level ones come from `RunOptions`."""
+
+    shards: str = option("data/faces", "Face shards from `prep faces` (their JSON holds the post's tags).")
+    out: str = "runs/tagger"
+    tags: int = option(32, "How many of the most frequent tags to learn (at most).", identity=True)
+    min_positives: int = option(
+        10, "A tag is learnt only with this many training faces with it and without it.", identity=True
+    )
+    width: int = option(32, "Channels of the first convolution (doubling, up to 8x).", identity=True)
+    val_fraction: float = option(
+        0.1, "Share of the posts held out for average precision per tag.", identity=True
+    )
+    mixup: bool = option(
+        True,
+        "Train on blends of two faces with blended labels (keeps scores meaningful on blends).",
+        identity=True,
+    )
+    batch: int = 64
+    lr: float = option(1e-3, "Adam learning rate.", identity=True)
+    beta1: float = 0.9
+    kimg: float = 100.0
+    tick_kimg: float = 2.0
+    snap_kimg: float = option(10.0, "Snapshot and held-out average precision every this many kimg.")
+    workers: int = option(2, "Processes decoding the shards into memory.")
+    # the faces are decoded once into memory and the tagger is small: no choice to offer here
+    data: str = option("memory", "memory only.", cli=False)
+    memory_budget_gb: float = option(0.0, "unused.", cli=False)
+    precision: str = option("fp32", "fp32 only.", cli=False)
+    compile: bool = option(False, "unused.", cli=False)
 
 
-def main(
-    ctx: typer.Context,
-    shards: Annotated[
-        str, typer.Option(help="Face shards from `prep faces` (their JSON holds the post's tags).")
-    ] = "data/faces",
-    out: c.Out = "runs/tagger",
-    tags: Annotated[int, typer.Option(help="How many of the most frequent tags to learn (at most).")] = 32,
-    min_positives: Annotated[
-        int, typer.Option(help="A tag is learnt only with this many training faces with it and without it.")
-    ] = 10,
-    width: Annotated[int, typer.Option(help="Channels of the first convolution (doubling, up to 8x).")] = 32,
-    val_fraction: Annotated[
-        float, typer.Option(help="Share of the posts held out for average precision per tag.")
-    ] = 0.1,
-    mixup: Annotated[
-        bool,
-        typer.Option(help="Train on blends of two faces with blended labels (calibrates scores on blends)."),
-    ] = True,
-    kimg: c.Kimg = 100.0,
-    steps: c.Steps = None,
-    batch: c.Batch = 64,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
-    beta1: c.Beta1 = 0.9,
-    beta2: c.Beta2 = 0.999,
-    tick_kimg: c.TickKimg = 2.0,
-    snap_kimg: Annotated[
-        float, typer.Option(help="Snapshot and held-out average precision every this many kimg.")
-    ] = 10.0,
-    keep: c.Keep = 3,
-    workers: Annotated[int, typer.Option(help="Processes decoding the shards into memory.")] = 2,
-    device: c.Device = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of weights and data order.")] = 0,
-    resume: c.Resume = None,
-    progress: c.Progress = True,
-    debug_nan_step: c.DebugNanStep = None,
-) -> None:
-    """Train a tag classifier on face crops and their post tags (decoded once into memory); held-out AP
-    per tag in stats.jsonl."""
-    from train.tagger import TaggerOptions, train
-
-    c.start(ctx, TaggerOptions, train)
+main = command(
+    TaggerOptions,
+    "train.tagger",
+    "Train a tag classifier on face crops and their post tags; held-out AP per tag in stats.jsonl.",
+)

@@ -1,0 +1,262 @@
+"""The demo and the directions: slider latency, `train directions` time, and how selective the directions are.
+
+    .venv/bin/python bench/bench_demo.py                      # all three parts, CPU
+    .venv/bin/python bench/bench_demo.py --parts selective --world /tmp/demo-world
+
+Parts:
+- `latency`: a slider move to a new 96 px face. `train demo --port 0` in its own process with a 96 px
+  DCGAN generator (ngf 64, nz 100, random weights saved as a `train dcgan` snapshot) and 32 random
+  directions; each request moves one slider to a new value (`GET /sample.png?seed=..&<tag>=<value>`
+  over HTTP with urllib, one at a time). Server side: the server's own time for the request (its
+  `Server-Timing` header: parsing, z, forward pass, PNG); round trip: until the PNG is read. Side by
+  side, interleaved, what a competent user would write without a server: the same z maths, one
+  forward pass and a PNG encode in a loop. Median and 90th percentile.
+- `directions`: `train directions --n 20000` (`run_directions`, 500 fresh samples per effect) with
+  the same 96 px generator and a 96 px tagger (random weights, 32 tags), against a plain script
+  doing only the core work: 20,000 samples generated and scored in batches of 256, and the mean z of
+  the top tenth minus the bottom tenth per tag (no effect matrix, no strips, no page).
+- `selective`: on a trained pair, the share of tags whose direction raises its own tag's score by more
+  than it moves any other tag (`selective_share` of directions.json), for `mean` and `linear`. The
+  pair is trained here with the project's commands unless `--world` already holds it: face crops
+  of the sample site's single-face synthetic posts (hair colour matches the tags; 32 px), then
+  `train dcgan --size 32 --ngf 32 --ndf 32` and `train tagger`.
+Prints one JSON line per figure and a Markdown table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from train.directions import latent, store  # noqa: E402
+from train.models.dcgan import Generator, init_weights  # noqa: E402
+
+
+def save_generator(out: Path, size: int = 96, nz: int = 100, ngf: int = 64) -> Path:
+    """A randomly initialised generator saved as a `train dcgan` snapshot (BatchNorm stats as at init)."""
+    torch.manual_seed(0)
+    g = Generator(size, nz, ngf)
+    g.apply(init_weights)
+    sd = g.eval().state_dict()
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({"kind": "dcgan", "format": 1, "options": {"size": size, "nz": nz, "ngf": ngf}, "G": sd, "G_ema": sd},
+               out / "network-snapshot-000000.000.pt")  # fmt: skip
+    return out
+
+
+def save_tagger(out: Path, size: int = 96, n_tags: int = 32, width: int = 32) -> Path:
+    from train.tagger import TaggerNet
+
+    torch.manual_seed(1)
+    net = TaggerNet(size, n_tags, width).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    tags = [f"tag_{i:02d}" for i in range(n_tags)]
+    torch.save({"kind": "tagger", "format": 1, "options": {"width": width}, "tags": tags, "size": size,
+                "net": net.state_dict()}, out / "network-snapshot-000000.000.pt")  # fmt: skip
+    return out
+
+
+def random_directions(path: Path, nz: int, n_tags: int) -> store.Directions:
+    rng = np.random.default_rng(0)
+    d = store.Directions(
+        [f"tag_{i:02d}" for i in range(n_tags)], rng.normal(0, 0.3, (n_tags, nz)).astype(np.float32)
+    )
+    store.save(d, path)
+    return d
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs), q))
+
+
+def bench_latency(tmp: Path, requests: int) -> dict[str, Any]:
+    import subprocess
+
+    from train.dcgan import load_generator
+    from train.demo.studio import png
+
+    run = save_generator(tmp / "g96")
+    d = random_directions(run / "directions.json", 100, 32)
+    rng = np.random.default_rng(1)
+    moves = [(int(rng.integers(0, 1000)), d.tags[int(rng.integers(0, 32))], round(float(rng.uniform(-2, 2)), 1))
+             for _ in range(requests)]  # fmt: skip
+    g, _ = load_generator(run)
+
+    def bare(seed: int, tag: str, v: float) -> None:
+        """The competent user's loop: the same maths, forward pass and PNG encode, no server."""
+        s = np.zeros(32, np.float32)
+        s[d.tags.index(tag)] = v
+        z = latent.face(seed, 1.0, 100, d.vectors, s)
+        with torch.no_grad():
+            x = g(torch.from_numpy(z)[None])
+        png(((x[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+
+    # `train demo` as a user starts it, in its own process
+    proc = subprocess.Popen([sys.executable, "-m", "train", "demo", "--ckpt", str(run), "--port", "0"],
+                            cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    server_ms, round_ms, bare_ms = [], [], []
+    try:
+        url = proc.stdout.readline().split()[3]  # "train demo: serving http://127.0.0.1:PORT/ ..."
+        for seed, tag, v in moves[:5]:  # warm-up
+            urllib.request.urlopen(f"{url}sample.png?seed={seed}&{tag}={v}").read()
+            bare(seed, tag, v)
+        for seed, tag, v in moves:  # interleaved, so that both see the same machine load
+            t = time.perf_counter()
+            with urllib.request.urlopen(f"{url}sample.png?seed={seed}&noise=1&{tag}={v}") as r:
+                body = r.read()
+                timing = r.headers["Server-Timing"]
+            round_ms.append(1000 * (time.perf_counter() - t))
+            server_ms.append(float(timing.split("dur=")[1]))
+            assert body[:8] == b"\x89PNG\r\n\x1a\n"
+            t = time.perf_counter()
+            bare(seed, tag, v)
+            bare_ms.append(1000 * (time.perf_counter() - t))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return {"part": "latency", "size": 96, "requests": requests,
+            "server_median_ms": round(statistics.median(server_ms), 1), "server_p90_ms": round(pct(server_ms, 90), 1),
+            "round_trip_median_ms": round(statistics.median(round_ms), 1),
+            "bare_median_ms": round(statistics.median(bare_ms), 1), "bare_p90_ms": round(pct(bare_ms, 90), 1)}  # fmt: skip
+
+
+def bench_directions(tmp: Path, n: int, effect_n: int) -> dict[str, Any]:
+    from train.dcgan import load_generator
+    from train.directions.fit import score_latents
+    from train.directions.run import run_directions
+    from train.tagger import load_tagger
+
+    run, tagger = save_generator(tmp / "g96d"), save_tagger(tmp / "t96")
+    t = time.perf_counter()
+    s = run_directions(run, tagger, n=n, effect_n=effect_n, device="cpu", progress=False)
+    ours = time.perf_counter() - t
+    # the plain script: sample, generate, score, top-minus-bottom means
+    t = time.perf_counter()
+    g, _ = load_generator(run)
+    tg = load_tagger(tagger)
+    z = torch.randn(n, 100, generator=torch.Generator().manual_seed(0))
+    scores = score_latents(g, tg, z, "cpu", 256)
+    k = n // 10
+    order = torch.argsort(scores, dim=0)
+    _ = torch.stack([z[order[-k:, j]].mean(0) - z[order[:k, j]].mean(0) for j in range(scores.shape[1])])
+    plain = time.perf_counter() - t
+    return {"part": "directions", "size": 96, "n": n, "effect_n": effect_n, "tags": s["tags"],
+            "train_directions_s": round(ours, 1), "plain_script_s": round(plain, 1),
+            "plain_img_per_s": round(n / plain, 1)}  # fmt: skip
+
+
+def make_world_faces(out: Path, n: int, size: int = 32) -> Path:
+    """Face crops of the sample site's single-face synthetic posts, with `prep faces`' JSON (post tags)."""
+    import cv2
+    from PIL import Image
+
+    from core.shards import write_index, write_shard
+    from crawl.synthetic import make_illustration, plan_illustration
+
+    out.mkdir(parents=True, exist_ok=True)
+    faces, pid = [], 0
+    while len(faces) < n:
+        plan = plan_illustration(pid, seed=0, size=(96, 96))
+        if plan.kind == "face" and len(plan.faces) == 1:
+            ill = make_illustration(pid, seed=0, size=(96, 96))
+            x, y, w, h = ill.faces[0]
+            img = cv2.resize(ill.image[y : y + h, x : x + w], (size, size), interpolation=cv2.INTER_AREA)
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="PNG")
+            meta = {"post_id": pid, "face_index": 0, "tags": ill.tags, "size": size}
+            faces.append((f"p{pid:010d}_f00", {"png": buf.getvalue(), "json": json.dumps(meta).encode()}))
+        pid += 1
+    infos = [
+        write_shard(out / f"faces-{k:06d}.tar", faces[i : i + 500]) for k, i in enumerate(range(0, n, 500))
+    ]
+    write_index(out, infos, name="faces")
+    return out
+
+
+def build_world(world: Path, faces: int, kimg: float) -> None:
+    """Faces, `train dcgan --size 32` and `train tagger` in `world` (each skipped when already there)."""
+    from train.dcgan import DCGANOptions
+    from train.dcgan import train as train_dcgan
+    from train.tagger import TaggerOptions
+    from train.tagger import train as train_tagger
+
+    if not (world / "faces" / "shards.json").exists():
+        make_world_faces(world / "faces", faces)
+    if not (world / "dcgan" / "latest.json").exists():
+        train_dcgan(DCGANOptions(shards=str(world / "faces"), out=str(world / "dcgan"), size=32, ngf=32, ndf=32, kimg=kimg,
+                                 snap_kimg=kimg, tick_kimg=kimg / 10, swd_n=256, grid=64, workers=0,
+                                 progress=False, resume="auto"))  # fmt: skip
+    if not (world / "tagger" / "latest.json").exists():
+        train_tagger(TaggerOptions(shards=str(world / "faces"), out=str(world / "tagger"), tags=32, kimg=10,
+                                   tick_kimg=2, snap_kimg=10, workers=0, progress=False, resume="auto"))  # fmt: skip
+
+
+def bench_selective(world: Path, faces: int, kimg: float, n: int) -> list[dict[str, Any]]:
+    from train.directions.run import run_directions
+
+    build_world(world, faces, kimg)
+    rows = []
+    for method in ("mean", "linear"):
+        out = world / "dcgan" / f"directions-{method}.json"
+        s = run_directions(world / "dcgan", world / "tagger", n=n, method=method, out=out, progress=False)
+        doc = json.loads(out.read_text())
+        rows.append({"part": "selective", "method": method, "n": n, "tags": s["tags"],
+                     "selective_share": doc["selective_share"], "selective_count": doc["selective_count"],
+                     "mean_own_gain": s["mean_own_gain"], "time_s": s["time_s"], "out": str(out)})  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="latency,directions,selective")
+    ap.add_argument("--requests", type=int, default=100)
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--effect-n", type=int, default=500)
+    ap.add_argument("--world", type=Path, default=None, help="folder for (or with) the trained pair")
+    ap.add_argument("--faces", type=int, default=1000)
+    ap.add_argument("--kimg", type=float, default=20.0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    print(
+        json.dumps(
+            {"machine": platform.machine(), "cpus": torch.get_num_threads(), "torch": torch.__version__}
+        )
+    )
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        parts = a.parts.split(",")
+        if "latency" in parts:
+            rows.append(bench_latency(Path(tmp), a.requests))
+            print(json.dumps(rows[-1]), flush=True)
+        if "directions" in parts:
+            rows.append(bench_directions(Path(tmp), a.n, a.effect_n))
+            print(json.dumps(rows[-1]), flush=True)
+        if "selective" in parts:
+            world = a.world or Path(tmp) / "world"
+            for r in bench_selective(world, a.faces, a.kimg, a.n):
+                rows.append(r)
+                print(json.dumps(r), flush=True)
+    print("\n| part | figures |\n|---|---|")
+    for r in rows:
+        print(f"| {r['part']} | " + ", ".join(f"{k} {v}" for k, v in r.items() if k != "part") + " |")
+
+
+if __name__ == "__main__":
+    main()
