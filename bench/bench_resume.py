@@ -32,14 +32,25 @@ def served(site: SampleSite) -> int:
     return sum(site.image_requests_by_post().values())
 
 
-def one_trial(posts: int, concurrency: int, size: int, latency: float) -> tuple[int, int, float]:
+def one_trial(posts: int, concurrency: int, size: int, latency: float, page: int) -> tuple[int, int, float]:
     """(repeated downloads, posts stored, seconds) for one kill-kill-finish run."""
     cfg = SiteConfig(n_posts=posts, image_size=(size, size), latency_s=latency)
     with SampleSite(cfg) as site, tempfile.TemporaryDirectory() as tmp:
         for pid in site.post_ids:  # render everything first: the server's drawing is not the point
             site.original_bytes(pid)
         out = Path(tmp) / "raw"
-        args = ["prep", "crawl", "--tags", TAG, "--out", str(out), "--api-url", site.url]
+        args = [
+            "prep",
+            "crawl",
+            "--tags",
+            TAG,
+            "--out",
+            str(out),
+            "--api-url",
+            site.url,
+            "--page-size",
+            str(page),
+        ]
         cmd = [sys.executable, "-m", *args, *FAST, "--concurrency", str(concurrency)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         t0 = time.perf_counter()
@@ -68,14 +79,18 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--size", type=int, default=128, help="image side in pixels")
     ap.add_argument("--latency", type=float, default=0.02, help="seconds added to every request")
+    ap.add_argument("--page-size", type=int, default=100, help="prep crawl --page-size")
     args = ap.parse_args()
     bound = 2 * args.concurrency
     print(
-        f"posts={args.posts} concurrency={args.concurrency} image={args.size}px latency={args.latency * 1000:.0f}ms"
+        f"posts={args.posts} concurrency={args.concurrency} page-size={args.page_size} image={args.size}px "
+        f"latency={args.latency * 1000:.0f}ms"
     )
     worst = 0
     for i in range(args.trials):
-        repeats, stored, elapsed = one_trial(args.posts, args.concurrency, args.size, args.latency)
+        repeats, stored, elapsed = one_trial(
+            args.posts, args.concurrency, args.size, args.latency, args.page_size
+        )
         worst = max(worst, repeats)
         print(
             f"trial {i + 1}: {repeats} images downloaded twice after two kills, {stored} stored, {elapsed:.1f} s"

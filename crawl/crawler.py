@@ -295,7 +295,7 @@ class Crawler:
             found.unlink(missing_ok=True)
         for attempt in (1, 2):
             got = fetch_image(self.client, url, out, post.id, self.cfg.max_bytes)
-            problem = decode_problem(got.path, got.ext) if self.cfg.check_images else None
+            problem = decode_problem(got.data or got.path, got.ext) if self.cfg.check_images else None
             if problem is None:
                 return keep(out, post.id, got)
             got.path.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import requests
@@ -57,6 +57,7 @@ class Fetched:
     md5: str
     size: int
     downloaded: bool  # fetched by this run (False: adopted from the store or known from the API's md5)
+    data: bytes | None = field(default=None, repr=False, compare=False)  # the body, while it is checked
 
     @property
     def is_part(self) -> bool:
@@ -68,7 +69,7 @@ def keep(out: Path, post_id: int, got: Fetched) -> Fetched:
     """Rename a checked `.part` download to its final name; from then on it survives a kill."""
     final = out / image_relpath(post_id, got.ext)
     os.replace(got.path, final)
-    return replace(got, path=final)
+    return replace(got, path=final, data=None)
 
 
 def fetch_image(client: HttpClient, url: str, out: Path, post_id: int, max_bytes: int) -> Fetched:
@@ -79,6 +80,7 @@ def fetch_image(client: HttpClient, url: str, out: Path, post_id: int, max_bytes
     def handle(resp: requests.Response) -> Fetched:
         h = hashlib.md5()
         head = bytearray()
+        body = bytearray()  # kept for the decode check (--max-bytes bounds it), saves reading the file
         with open(part, "wb") as f:
 
             def sink(chunk: bytes) -> None:
@@ -88,12 +90,13 @@ def fetch_image(client: HttpClient, url: str, out: Path, post_id: int, max_bytes
                         raise FetchError("not_image", _not_image_message(resp, bytes(head)))
                 h.update(chunk)
                 f.write(chunk)
+                body.extend(chunk)
 
             size = read_limited(resp, max_bytes, sink)
         ext = sniff(bytes(head))
         if ext is None:
             raise FetchError("not_image", _not_image_message(resp, bytes(head)))
-        return Fetched(part, ext, h.hexdigest(), size, downloaded=True)
+        return Fetched(part, ext, h.hexdigest(), size, downloaded=True, data=bytes(body))
 
     try:
         return client.fetch(url, handle, stream=True)
