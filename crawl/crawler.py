@@ -25,7 +25,7 @@ from core.errors import UserError
 from core.hashing import file_md5
 from crawl import cursor
 from crawl.api import ApiError, NotBooruError, Post, list_url, parse_posts
-from crawl.download import SNIFF_BYTES, Fetched, existing_file, fetch_image, image_relpath, keep, sniff
+from crawl.download import SNIFF_BYTES, Fetched, fetch_image, image_relpath, keep, sniff
 from crawl.http import FetchError, HttpClient, HttpConfig, RetryableBody, origin
 from crawl.integrity import decode_problem
 from crawl.store import Store
@@ -287,7 +287,7 @@ class Crawler:
         out = self.cfg.out
         # the API's md5 describes the original only
         expected = post.md5 if post.md5 and url == post.original_url(self.cfg.api_url) else None
-        found = existing_file(out, post.id)
+        found = self.store.files.get(post.id)  # what a killed run renamed into place
         if found is not None:
             adopted = self._adopt(found, expected)
             if adopted is not None:
@@ -309,8 +309,11 @@ class Crawler:
 
     def _adopt(self, found: Path, expected: str | None) -> Fetched | None:
         """A stored file that is complete: its type sniffs, it decodes, its md5 is the API's (if known)."""
-        with open(found, "rb") as f:
-            ext = sniff(f.read(SNIFF_BYTES))
+        try:
+            with open(found, "rb") as f:
+                ext = sniff(f.read(SNIFF_BYTES))
+        except FileNotFoundError:  # removed since the store was opened (it became a duplicate)
+            return None
         if ext is None or found.suffix != f".{ext}":
             return None
         md5, size = file_md5(found)

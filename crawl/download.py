@@ -39,15 +39,6 @@ def part_path(out: Path, post_id: int) -> Path:
     return out / image_relpath(post_id, "part")
 
 
-def existing_file(out: Path, post_id: int) -> Path | None:
-    """A complete file already stored for `post_id` (renamed into place, maybe never journaled)."""
-    for ext in IMAGE_EXTS:
-        p = out / image_relpath(post_id, ext)
-        if p.is_file():
-            return p
-    return None
-
-
 @dataclass(frozen=True)
 class Fetched:
     """A downloaded (or found) file: where it is now, its type, md5 and size."""

@@ -19,6 +19,7 @@ from typing import Any
 from core.atomic import atomic_write_json, atomic_write_parquet, ensure_out_dir, remove_stale_temporaries
 from core.errors import UserError
 from crawl.cursor import Interval
+from crawl.download import IMAGE_EXTS
 from schemas.crawl import POSTS_SCHEMA, STATUS_OK
 
 MANIFEST = "posts.parquet"
@@ -38,6 +39,7 @@ class Store:
         self._last_sync = time.monotonic()
         self.state: dict[str, Any] = {"queries": {}}
         self.removed_parts = 0
+        self.files: dict[int, Path] = {}  # image files present at open, by post id (one listing, no stats)
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -48,10 +50,13 @@ class Store:
         remove_stale_temporaries(self.out)
         images = self.out / "images"
         if images.is_dir():
-            for part in images.glob("*/*.part"):
-                with contextlib.suppress(FileNotFoundError):
-                    part.unlink()
-                    self.removed_parts += 1
+            for path in images.glob("*/*"):
+                if path.suffix == ".part":
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                        self.removed_parts += 1
+                elif path.stem.isdigit() and path.suffix[1:] in IMAGE_EXTS:
+                    self.files[int(path.stem)] = path
         self._load()
         self.compact()
         self._journal = open(self.out / JOURNAL, "a", encoding="utf-8")  # noqa: SIM115
