@@ -17,6 +17,7 @@ GIB = 1024**3
 BACKWARD_FACTOR = 2.5
 SAFETY = 0.9  # plan to 90% of --max-memory: allocator fragmentation, CUDA context, cuDNN workspaces
 MIN_HISTORY = 5
+TILED_HISTORY = 20  # the L-BFGS history a tiled scale aims for before making tiles smaller
 
 
 def _modules() -> list[tuple[int, int]]:
@@ -187,7 +188,10 @@ def plan(
             t = tile
             o = overlap if overlap is not None else (default_overlap(tile) if tile else 0)
             if t is None and budget and not fits(h, w, (h, w), min(history, MIN_HISTORY)):
-                t = largest_tile(h, w, budget, last, channels, optimizer, MIN_HISTORY)
+                # a history of up to TILED_HISTORY first; the shortest one only if no usable tile fits
+                t = largest_tile(h, w, budget, last, channels, optimizer, min(history, TILED_HISTORY))
+                if t is None or t < min(512, max(h, w)):
+                    t = largest_tile(h, w, budget, last, channels, optimizer, MIN_HISTORY) or t
                 if t is None:
                     raise UserError(
                         f"--max-memory {max_memory_gib:g}: too small even for 64 px tiles of a {w}x{h} image; "

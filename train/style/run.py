@@ -179,8 +179,17 @@ def run_style(s: StyleSettings) -> dict[str, Any]:
             bar.set_description(
                 f"style {p.w}x{p.h}" + (f" ({p.rows}x{p.cols} tiles)" if p.rows * p.cols > 1 else "")
             )
+            t_scale = time.perf_counter()
             v = optimize(problem, v0, s.iters, s.optimizer, r.lr, p.history, on_eval)
-            scales_out.append({**p.to_dict(), "iters": [first, len(losses)]})
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            seconds_scale = round(time.perf_counter() - t_scale, 3)
+            scales_out.append({**p.to_dict(), "iters": [first, len(losses)], "seconds": seconds_scale})
+    except torch.cuda.OutOfMemoryError:
+        raise UserError(
+            f"--device {device}: out of GPU memory at {p.w}x{p.h}; give --max-memory GiB (it plans tiles "
+            "and scales to fit) or a smaller --tile / --size"
+        ) from None
     finally:
         bar.close()
     assert v is not None and content_t is not None
