@@ -31,6 +31,11 @@ def main(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Stylise an image or a video; writes OUT and OUT.json (frames, fps, seconds, warp error)."""
+    import os
+
+    # FFmpeg's own complaints about a broken file would precede our one-line error
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     from train.engine.device import resolve_device, resolve_precision
     from train.stylize.run import stylize, summary
 
