@@ -212,3 +212,20 @@ def test_after_a_params_change_dvc_and_prep_agree_on_what_changed(sample_repo, d
         assert ours["train_dcgan"][0] == {"changed deps": {"params.yaml": {"faces.size": "modified"}}}
     finally:
         params.write_text(before)
+
+
+def test_changed_dcgan_batch_reruns_only_train_dcgan_as_a_fresh_run(sample_repo, dvc_env):
+    """dcgan.batch defines the run: `dvc repro` reruns train_dcgan, which trains anew (issue 11.3)."""
+    edit_yaml(sample_repo / "params.yaml", lambda p: p["dcgan"].update(batch=4))
+    theirs, ours = statuses(sample_repo, dvc_env)
+    assert theirs == ours
+    assert ours == {
+        "train_dcgan": [{"changed deps": {"params.yaml": {"dcgan": "modified"}}}, "changed command"]
+    }
+    out = dvc("repro", cwd=sample_repo, env=dvc_env).stdout
+    assert re.findall(r"Running stage '(\w+)'", out) == ["train_dcgan"]
+    run = sample_repo / "runs/dcgan"
+    assert json.loads((run / "options.json").read_text())["batch"] == 4
+    assert json.loads((run / "_stats.json").read_text())["steps"] == 2  # 0.008 kimg at 4: trained anew
+    assert len(list(run.parent.glob("dcgan.superseded-*"))) == 1  # the old run, set aside
+    assert statuses(sample_repo, dvc_env) == ({}, {})
