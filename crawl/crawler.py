@@ -295,7 +295,9 @@ class Crawler:
             found.unlink(missing_ok=True)
         for attempt in (1, 2):
             got = fetch_image(self.client, url, out, post.id, self.cfg.max_bytes)
-            problem = decode_problem(got.data or got.path, got.ext) if self.cfg.check_images else None
+            problem = None
+            if self.cfg.check_images:
+                problem = decode_problem(got.data or got.path, got.ext, md5_confirmed=got.md5 == expected)
             if problem is None:
                 return keep(out, post.id, got)
             got.path.unlink(missing_ok=True)
@@ -319,7 +321,7 @@ class Crawler:
         md5, size = file_md5(found)
         if expected is not None and md5 != expected:
             return None
-        if self.cfg.check_images and decode_problem(found, ext) is not None:
+        if self.cfg.check_images and decode_problem(found, ext, md5_confirmed=expected is not None):
             return None
         return Fetched(found, ext, md5, size, downloaded=False)
 
