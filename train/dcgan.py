@@ -86,9 +86,22 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
 # -- one training step -------------------------------------------------------------------------------
 
 
-def prepare_reals(x: torch.Tensor, flip: bool, gen: torch.Generator, channels_last: bool) -> torch.Tensor:
-    """uint8 [B, 3, H, W] -> float in [-1, 1], each image flipped left-right with probability 1/2."""
+def shrink(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Float [B, C, H, W] -> [B, C, size, size] with the area filter (what `--size` below the shards'
+    size does, on the device the batch is on); unchanged when it already is that size."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return F.interpolate(x, size=(size, size), mode="area")
+
+
+def prepare_reals(
+    x: torch.Tensor, flip: bool, gen: torch.Generator, channels_last: bool, size: int | None = None
+) -> torch.Tensor:
+    """uint8 [B, 3, H, W] -> float in [-1, 1] (shrunk to `size` with the area filter), each image
+    flipped left-right with probability 1/2."""
     x = x.float().div_(127.5).sub_(1.0)
+    if size is not None:
+        x = shrink(x, size)
     if flip:
         mask = torch.rand(x.shape[0], generator=gen, device=gen.device).to(x.device) < 0.5
         x = torch.where(mask[:, None, None, None], x.flip(3), x)
@@ -144,13 +157,23 @@ def train_step(
 # -- set-up helpers --------------------------------------------------------------------------------
 
 
-def reference_reals(src: Any, data: dict[str, Any] | None, n: int, seed: int) -> torch.Tensor:
-    """A fixed random subset of n real images (uint8, CPU) for grids and SWD."""
+def shrink_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [B, C, H, W] -> uint8 [B, C, size, size], area filter, rounded (reals for grids and SWD)."""
+    if x.shape[-2:] == (size, size):
+        return x
+    return shrink(x.float(), size).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def reference_reals(
+    src: Any, data: dict[str, Any] | None, n: int, seed: int, size: int | None = None
+) -> torch.Tensor:
+    """A fixed random subset of n real images (uint8, CPU; shrunk to `size`) for grids and SWD."""
     n = min(n, src.num_samples)
+    size = size or src.image_size[0]
     gen = torch.Generator().manual_seed(seed + 7)
     if data is not None:
         idx = torch.randperm(src.num_samples, generator=gen)[:n].to(data["png"].device)
-        return data["png"].index_select(0, idx).cpu()
+        return shrink_uint8(data["png"].index_select(0, idx), size).cpu()
     import numpy as np
 
     from train.data.decode import decode_image
@@ -163,7 +186,7 @@ def reference_reals(src: Any, data: dict[str, Any] | None, n: int, seed: int) ->
             if i in wanted:
                 out.append(decode_image(files["png"], channels=3, where=f"{shard}:{key}.png"))
             i += 1
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous()
+    return shrink_uint8(torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).contiguous(), size)
 
 
 @torch.no_grad()
@@ -210,10 +233,15 @@ class DCGANTrainer(Trainer):
         o = self.o
         self.src = open_shards(o.shards, fields=("png",))
         h, w = self.src.image_size
-        if (h, w) != (o.size, o.size):
+        if h != w:
             raise UserError(
-                f"--size {o.size} does not match the shards in {o.shards}, which hold {w}x{h} images; "
-                f"pass --size {h} (if supported) or rebuild the shards at {o.size}x{o.size}"
+                f"the shards in {o.shards} hold {w}x{h} images; DCGAN needs square ones (`prep faces`)"
+            )
+        if h < o.size:
+            smaller = ", ".join(str(s) for s in sorted(SIZES) if s <= h) or "none"
+            raise UserError(
+                f"--size {o.size} is larger than the {w}x{h} images of the shards in {o.shards}; pass a "
+                f"--size up to {h} (supported: {smaller}) or rebuild the shards with `prep faces --size {o.size}`"
             )
         if self.src.channels["png"] != 3:
             raise UserError(
@@ -258,7 +286,7 @@ class DCGANTrainer(Trainer):
         self.swd = self.inception = None
         if not self.d.is_main:
             return None
-        reals = reference_reals(src, self.data, max(o.swd_n, o.grid), o.seed)
+        reals = reference_reals(src, self.data, max(o.swd_n, o.grid), o.seed, o.size)
         if not (self.out / "reals.png").exists():
             save_grid(reals[: o.grid], self.out / "reals.png")
         if o.swd_n > 0:
@@ -266,7 +294,7 @@ class DCGANTrainer(Trainer):
             self.z_swd = torch.randn(self.swd.n, o.nz, generator=torch.Generator().manual_seed(o.seed + 2))
         if o.inception:
             self.inception = InceptionFeatures(o.inception, device)
-            self.fid_reals = reference_reals(src, self.data, o.fid_n, o.seed + 3)
+            self.fid_reals = reference_reals(src, self.data, o.fid_n, o.seed + 3, o.size)
             self.z_fid = torch.randn(
                 self.fid_reals.shape[0], o.nz, generator=torch.Generator().manual_seed(o.seed + 3)
             )
@@ -276,7 +304,8 @@ class DCGANTrainer(Trainer):
     def step(self, batch: Any, nan: bool) -> torch.Tensor:
         o, device = self.o, self.device
         gen = self.nets.gen["noise"]
-        reals = prepare_reals(batch["png"].to(device, non_blocking=True), o.flip, gen, self.channels_last)
+        x = batch["png"].to(device, non_blocking=True)  # shrunk to --size on the device, after the copy
+        reals = prepare_reals(x, o.flip, gen, self.channels_last, o.size)
         loss_d, loss_g, s = train_step(self.nets, reals, o, gen, device, self.precision, nan=nan)
         return torch.cat([torch.stack([loss_d, loss_g]), s])
 

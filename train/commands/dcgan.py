@@ -19,7 +19,9 @@ class DCGANOptions(RunOptions):
 
     shards: str = option("data/faces", "Face shards from `prep faces` (folder with shards.json).")
     out: str = "runs/dcgan"
-    size: int = option(96, "Image size: 32, 64, 96 or 128 (must match the shards).", identity=True)
+    size: int = option(
+        96, "Image size: 32, 64, 96 or 128; shards of a larger size are shrunk on load.", identity=True
+    )
     nz: int = option(100, "Latent dimensions.", identity=True)
     ngf: int = option(64, "Generator width (channels of its last hidden layer).", identity=True)
     ndf: int = option(64, "Discriminator width (channels of its first layer).", identity=True)
