@@ -343,3 +343,49 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, vgg_files):
         "train: error: --tile-overlap 80 must be smaller than --tile 64 (e.g. --tile-overlap 16)"
     ]
     assert not list(tmp_path.glob("out*"))
+
+
+def test_tile_windows_add_up_to_one_under_every_shift():
+    from train.style.tiles import count, grid, max_shift, window
+
+    h, w, overlap = 90, 120, 16
+    rows, cols = count(h, 48, overlap), count(w, 48, overlap)
+    assert (rows, cols) == (3, 4)
+    my, mx = max_shift(h, rows, overlap, 48), max_shift(w, cols, overlap, 48)
+    assert my > 0 and mx > 0
+    for shift in [(0, 0), (my, -mx), (-my, mx)]:
+        total = torch.zeros(h, w)
+        for t in grid(h, w, rows, cols, overlap, shift):
+            assert max(t.shape) <= 48
+            t.crop(total).add_(window(t.y)[:, None] * window(t.x)[None, :])
+        assert torch.allclose(total, torch.ones(h, w), atol=1e-6)
+
+
+def test_max_memory_plan_says_what_it_chose():
+    from train.models.vgg import LAYERS
+    from train.style.memory import GIB, plan, run_bytes
+
+    kw = {"tile": None, "overlap": None, "regions": None, "last": LAYERS["relu5_1"], "channels": 3,
+          "optimizer": "lbfgs", "history": 100, "auto_scales": True}  # fmt: skip
+    plans, notes = plan([(4096, 4096)], max_memory_gib=16, **kw)
+    assert [max(p.h, p.w) for p in plans] == [1024, 2048, 4096] and plans[0].rows == 1
+    assert plans[-1].rows > 1 and plans[-1].history < 100 and "added for --max-memory" in notes[0]
+    for p in plans:
+        ext = (-(-p.h // p.rows) + p.overlap, -(-p.w // p.cols) + p.overlap)
+        assert run_bytes(p.h, p.w, ext, kw["last"], 3, "lbfgs", p.history) <= 16 * GIB
+    plans, notes = plan([(512, 512)], max_memory_gib=16, **kw)
+    assert len(plans) == 1 and plans[0].rows == 1 and plans[0].history == 100
+    with pytest.raises(UserError, match=r"^--max-memory 0\.05: too small"):
+        plan([(1024, 1024)], max_memory_gib=0.05, **kw)
+
+
+def test_scales_ladder_adam_and_noise_start(tmp_path, caffe_vgg, one_torch_thread):
+    _write(tmp_path / "content.png", _photo(48, 64))
+    style = _write(tmp_path / "style.png", _blobs(32, 32))
+    out, rec = _run(tmp_path, caffe_vgg, style=[str(style)], scales="32,48", size=64, iters=3, optimizer="adam",
+                    init="noise", noise_ratio=0.5)  # fmt: skip
+    assert [(s["size"], s["iters"]) for s in rec["scales"]] == [([32, 24], [1, 3]), ([48, 36], [4, 6]),
+                                                                ([64, 48], [7, 9])]  # fmt: skip
+    assert (
+        out.shape == (48, 64, 3) and rec["resolved"]["lr"] == 0.02 and rec["resolved"]["noise_ratio"] == 0.5
+    )
