@@ -66,6 +66,8 @@ def check_options(o: Pix2PixOptions) -> None:
         raise UserError(f"--d-layers must be 0 (auto) to 5, not {o.d_layers}")
     if not 0 <= o.val_fraction < 1:
         raise UserError(f"--val-fraction must be in [0, 1), not {o.val_fraction}")
+    if not o.gan_weight >= 0:
+        raise UserError(f"--gan-weight must be 0 (the L1-only U-Net) or more, not {o.gan_weight}")
     if not 0 <= o.hint_none <= 1 or not 0 <= o.dropout < 1:
         raise UserError("--hint-none must be in [0, 1] and --dropout in [0, 1)")
     check_run_options(o)
@@ -74,13 +76,20 @@ def check_options(o: Pix2PixOptions) -> None:
 # -- models ------------------------------------------------------------------------------------------
 
 
-def build_models(o: dict[str, Any], vocab_size: int) -> tuple[UNetGenerator, PatchDiscriminator]:
-    """G and D for resolved options (a dict as stored in snapshots)."""
+def has_discriminator(o: dict[str, Any]) -> bool:
+    """False for `--gan-weight 0`: the plain U-Net trained with the L1 loss alone."""
+    return float(o.get("gan_weight", 1.0)) != 0
+
+
+def build_models(o: dict[str, Any], vocab_size: int) -> tuple[UNetGenerator, PatchDiscriminator | None]:
+    """G and D (None for `--gan-weight 0`) for resolved options (a dict as stored in snapshots)."""
     cin = condition_channels(o["tags_mode"])
     tag_dim = vocab_size if o["tags_mode"] == "embed" else 0
     g = UNetGenerator(
         cin, o["size"], o["ngf"], dropout=o["dropout"], tag_dim=tag_dim, embed_dim=o["embed_dim"]
     )
+    if not has_discriminator(o):
+        return g, None
     layers = o["d_layers"] or default_layers(o["size"])
     d = PatchDiscriminator(cin + 3, layers, o["ndf"], tag_dim=tag_dim, embed_dim=o["embed_dim"])
     return g, d
@@ -104,11 +113,22 @@ def train_step(
     device: str,
     precision: str,
     nan: bool = False,
+    gan_weight: float = 1.0,
 ) -> torch.Tensor:
     """One D and one G update (networks "G", "D"; optimisers "opt_g", "opt_d"); returns
-    [loss_d, loss_g_gan, loss_l1, D(real), D(fake)] on the device."""
+    [loss_d, loss_g_gan, loss_l1, D(real), D(fake)] on the device. With `gan_weight` 0 there is no D:
+    one L1 update of G, the D figures are zeros (the trainer leaves them out of its records)."""
     with dev.autocast(device, precision):
         fake = nets["G"](cond, tags)
+    if gan_weight == 0:
+        nets.opt["opt_g"].zero_grad(set_to_none=True)
+        loss_l1 = (fake.float() - target).abs().mean()
+        if nan:
+            loss_l1 = loss_l1 * float("nan")
+        (lambda_l1 * loss_l1).backward()
+        nets.opt["opt_g"].step()
+        zero = torch.zeros((), device=loss_l1.device)
+        return torch.stack([zero, zero, loss_l1.detach(), zero, zero])
     nets.opt["opt_d"].zero_grad(set_to_none=True)
     tags2 = torch.cat([tags, tags]) if tags is not None else None
     with dev.autocast(device, precision):
@@ -128,7 +148,7 @@ def train_step(
         l_g = nets.local("D")(cond, fake, tags)
     loss_gan = bce(l_g, 1.0)
     loss_l1 = (fake.float() - target).abs().mean()
-    (loss_gan + lambda_l1 * loss_l1).backward()
+    (gan_weight * loss_gan + lambda_l1 * loss_l1).backward()
     nets.raw["D"].requires_grad_(True)
     nets.opt["opt_g"].step()
     with torch.no_grad():
@@ -214,11 +234,12 @@ class Pix2PixTrainer(Trainer):
                     f"{state['path']} (hash {str(saved.get('hash'))[:12]}); resume on the shards it was trained on"
                 )
         self.lineart = {k: meta.get(k) for k in ("low", "high", "invert")}
-        d_layers = o.d_layers or default_layers(o.size)
+        d_layers = (o.d_layers or default_layers(o.size)) if o.gan_weight != 0 else None
+        rf = receptive_field(d_layers) if d_layers else None
         if self.d.is_main and vocab is not None:
             atomic_write_json(self.out / "vocab.json", vocab.to_json())
         return {
-            "unet_depth": unet_depth(o.size), "d_layers": d_layers, "d_receptive_field": receptive_field(d_layers),
+            "unet_depth": unet_depth(o.size), "d_layers": d_layers, "d_receptive_field": rf,
             "vocab_size": len(vocab) if vocab else 0, "vocab_hash": vocab.hash if vocab else None,
             "lineart": self.lineart,
         }  # fmt: skip
@@ -227,10 +248,12 @@ class Pix2PixTrainer(Trainer):
         o = self.o
         G, D = build_models(dataclasses.asdict(o), len(self.vocab) if self.vocab else 0)
         opt_g = torch.optim.Adam(G.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
-        opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
         G.to(self.device)
-        D.to(self.device)
         self.best: dict[str, Any] = {"metric": o.best_metric, "value": None, "nimg": None}
+        if D is None:  # --gan-weight 0: the plain U-Net, nothing of a discriminator built or saved
+            return Parts(nets={"G": G}, opts={"opt_g": opt_g}, trained=("G",))
+        opt_d = torch.optim.Adam(D.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
+        D.to(self.device)
         return Parts(nets={"G": G, "D": D}, opts={"opt_g": opt_g, "opt_d": opt_d}, trained=("G", "D"))
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -258,10 +281,15 @@ class Pix2PixTrainer(Trainer):
         for opt in self.nets.opt.values():
             for group in opt.param_groups:
                 group["lr"] = self.lr
-        return train_step(self.nets, cond, target, tags, o.lambda_l1, device, self.precision, nan=nan)
+        return train_step(
+            self.nets, cond, target, tags, o.lambda_l1, device, self.precision, nan, o.gan_weight
+        )
 
     def on_tick(self, record: dict[str, Any]) -> None:
         record["lr"] = self.lr
+        if self.o.gan_weight == 0:  # no discriminator: no D figures
+            for k in ("loss_d", "loss_g_gan", "d_real", "d_fake"):
+                record.pop(k, None)
 
     def evaluate(self, record: dict[str, Any]) -> None:
         """Validation metrics, a preview grid, and `network-best.pt` when the metric improved."""
@@ -295,7 +323,8 @@ class Pix2PixTrainer(Trainer):
         }  # fmt: skip
 
     def tick_line(self, r: dict[str, Any]) -> str:
-        losses = f"loss_d {r['loss_d']:.3f} gan {r['loss_g_gan']:.3f} l1 {r['loss_l1']:.4f}"
+        losses = f"loss_d {r['loss_d']:.3f} gan {r['loss_g_gan']:.3f} " if "loss_d" in r else ""
+        losses += f"l1 {r['loss_l1']:.4f}"
         val = (
             f"val l1 {r['val_l1']:.4f} psnr {r['val_psnr']:.2f} ssim {r['val_ssim']:.3f}"
             if "val_l1" in r

@@ -29,6 +29,10 @@ class Pix2PixOptions(RunOptions):
     )
     batch: int = 16
     lambda_l1: float = option(100.0, "Weight of the L1 loss.", identity=True)
+    gan_weight: float = option(
+        1.0, "Weight of the adversarial loss; 0: the plain U-Net with the L1 loss only (no discriminator).",
+        identity=True,
+    )  # fmt: skip
     kimg: float = 200.0
     decay_kimg: float | None = option(None, "Linear LR decay over the last N kimg (default: second half).")
     ngf: int = option(64, "Generator width (channels of its first layer).", identity=True)
