@@ -32,6 +32,7 @@ img.pin{width:128px;height:128px;image-rendering:pixelated;background:#eee;borde
 #hints{position:absolute;left:0;top:0;cursor:crosshair}
 #ctags{max-height:200px;overflow:auto;columns:3;font-family:monospace;font-size:12px}
 .error{color:#b00}
+img:not([src]){visibility:hidden}
 """
 
 BODY = """

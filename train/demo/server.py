@@ -73,7 +73,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         # the time the server spent on this request (parsing, z, forward pass, PNG), for the benchmark
-        self.send_header("Server-Timing", f"app;dur={1000 * (time.perf_counter() - self._t0):.2f}")
+        t0 = getattr(self, "_t0", None)  # unset for errors http.server sends itself
+        if t0 is not None:
+            self.send_header("Server-Timing", f"app;dur={1000 * (time.perf_counter() - t0):.2f}")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -103,7 +105,11 @@ class Handler(BaseHTTPRequestHandler):
         self._guard(self._post)
 
     def _not_allowed(self) -> None:
-        self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not supported here; use GET or POST")
+        self._guard(
+            lambda: self._error(
+                HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not supported here; use GET or POST"
+            )
+        )
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_allowed
 
