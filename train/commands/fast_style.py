@@ -50,7 +50,9 @@ class FastStyleOptions(RunOptions):
     blocks: int = option(5, "Residual blocks (Johnson et al.: 5).", identity=True)
     max_shift: float = option(4.0, "Largest synthetic motion for the stability loss, in px.", identity=True)
     noise: float = option(0.02, "Std of the noise added to the moved copy (images in [0, 1]).", identity=True)
-    ema_kimg: float = option(2.0, "Half-life of the network's moving average, in kimg (0: off).", identity=True)
+    ema_kimg: float = option(
+        2.0, "Half-life of the network's moving average, in kimg (0: off).", identity=True
+    )
     ema_rampup: float = option(
         0.05, "The EMA's half-life is at most this share of the images seen.", identity=True, cli=False
     )

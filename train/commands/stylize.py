@@ -9,9 +9,7 @@ import typer
 
 def main(
     ckpt: Annotated[str, typer.Option(help="A fast-style run directory (latest snapshot) or snapshot file.")],
-    in_: Annotated[
-        str, typer.Option("--in", help="An image (any size) or a video (anything OpenCV reads).")
-    ],
+    in_: Annotated[str, typer.Option("--in", help="An image (any size) or a video (anything OpenCV reads).")],
     out: Annotated[
         str, typer.Option(help="Output image (.png, .jpg, ...) or video (.mp4, mp4v); OUT.json beside it.")
     ],

@@ -67,7 +67,9 @@ class ContentIndex:
                         if m.isfile() and ext.lower() in IMAGE_FIELDS:
                             entries.append(Entry(str(p), m.offset_data, m.size, key))
             except (OSError, tarfile.TarError) as e:
-                raise UserError(f"--shards {folder}: cannot read shard {p} ({e}); check it with `prep verify`") from e
+                raise UserError(
+                    f"--shards {folder}: cannot read shard {p} ({e}); check it with `prep verify`"
+                ) from e
         if not entries:
             raise UserError(
                 f"--shards {folder}: no content images (no shards, or shards without .jpg/.png samples); "

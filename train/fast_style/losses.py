@@ -39,9 +39,7 @@ def random_affine(n: int, size: int, max_shift: float, gen: torch.Generator) -> 
     scale = 1 + u[:, 1] * 0.03
     shift = u[:, 2:] * (2 * max_shift / size)  # normalised coordinates span 2
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    return torch.stack(
-        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
-    )
+    return torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
 
 
 def warp(x: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,14 @@ from train.engine.schedule import kimg_label
 from train.engine.trainer import Parts, Trainer
 from train.fast_style import losses as L
 from train.fast_style.checkpoint import KIND
-from train.fast_style.data import Batches, ContentBatches, ContentIndex, center_crop, fit_short_side, to_tensor
+from train.fast_style.data import (
+    Batches,
+    ContentBatches,
+    ContentIndex,
+    center_crop,
+    fit_short_side,
+    to_tensor,
+)
 from train.grid import save_grid
 from train.models.transformer import TransformerNet
 
@@ -59,7 +66,15 @@ def check_options(o: FastStyleOptions) -> None:
         raise UserError("--vgg-weights is required: a VGG-19 weights file (see the README)")
     if o.size < 16:
         raise UserError(f"--size must be at least 16, not {o.size}")
-    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "max_shift", "noise", "ema_kimg"):
+    for name in (
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "temporal_weight",
+        "max_shift",
+        "noise",
+        "ema_kimg",
+    ):
         if getattr(o, name) < 0:
             raise UserError(f"--{name.replace('_', '-')} must be 0 or more, not {getattr(o, name)}")
     if o.width < 1 or o.blocks < 0:
@@ -75,7 +90,9 @@ def load_style(path: str, short_side: int) -> torch.Tensor:
     try:
         img = load_image(path)
     except ImageRejected as e:
-        raise UserError(f"--style {path}: not a usable image ({e.reason}: {e.detail}); give a PNG or JPEG") from None
+        raise UserError(
+            f"--style {path}: not a usable image ({e.reason}: {e.detail}); give a PNG or JPEG"
+        ) from None
     return to_tensor([fit_short_side(img, short_side)]).float() / 255
 
 
@@ -141,7 +158,9 @@ class FastStyleTrainer(Trainer):
             save_grid((self.style_img * 255).round().to(torch.uint8), self.out / "style.png", pad=0)
         return self._validate(self.nets.raw["T"]) if self.state is None else None
 
-    def _losses(self, T: Any, x: torch.Tensor, gen: torch.Generator | None, temporal: bool) -> list[torch.Tensor]:
+    def _losses(
+        self, T: Any, x: torch.Tensor, gen: torch.Generator | None, temporal: bool
+    ) -> list[torch.Tensor]:
         """[total, content, style, tv, temporal] for a float batch x in [0, 1]."""
         o = self.o
         with autocast(self.device, self.precision):
@@ -150,9 +169,7 @@ class FastStyleTrainer(Trainer):
             with torch.no_grad():
                 fx = self.vgg(self.vgg_prep(x), self.content_layers)
         content = sum(torch.mean((fy[k].float() - fx[k].float()) ** 2) for k in self.content_layers)
-        style = sum(
-            torch.mean((L.gram(fy[k].float()) - self.style_grams[k]) ** 2) for k in self.style_layers
-        )
+        style = sum(torch.mean((L.gram(fy[k].float()) - self.style_grams[k]) ** 2) for k in self.style_layers)
         tv = L.tv_loss(y.float())
         temporal_l = torch.zeros((), device=x.device)
         if temporal and gen is not None:
@@ -213,4 +230,3 @@ class FastStyleTrainer(Trainer):
 def train(o: FastStyleOptions, explicit: set[str] | None = None) -> dict[str, Any]:
     """Run (or resume) a fast-style training run; returns the summary (also in `<out>/_stats.json`)."""
     return training_loop.run(FastStyleTrainer, o, explicit)
-

@@ -67,7 +67,9 @@ def stylize(
     from train.fast_style.checkpoint import load_transformer
 
     if preserve_color not in PRESERVE_COLOR:
-        raise UserError(f"--preserve-color must be one of {', '.join(PRESERVE_COLOR)}, not {preserve_color!r}")
+        raise UserError(
+            f"--preserve-color must be one of {', '.join(PRESERVE_COLOR)}, not {preserve_color!r}"
+        )
     if tile < 16:
         raise UserError(f"--tile must be at least 16 px, not {tile}")
     if not 0 <= overlap < tile:
@@ -154,9 +156,7 @@ def _frames(q: queue.Queue) -> Iterator[np.ndarray]:
         yield item
 
 
-def _writer(
-    writer: Any, q: queue.Queue, meter: WarpError | None, errors: list[BaseException]
-) -> None:
+def _writer(writer: Any, q: queue.Queue, meter: WarpError | None, errors: list[BaseException]) -> None:
     """Encode (src, out) pairs from `q` until None; feed the warping-error meter."""
     try:
         while (item := q.get()) is not None:
@@ -202,7 +202,9 @@ def _video(
                 writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps_out, (w, h))
                 if not writer.isOpened():
                     raise UserError(f"--out {dst}: OpenCV cannot write an mp4v video there; use a .mp4 name")
-                writer_thread = threading.Thread(target=_writer, args=(writer, out_q, meter, errors), daemon=True)
+                writer_thread = threading.Thread(
+                    target=_writer, args=(writer, out_q, meter, errors), daemon=True
+                )
                 writer_thread.start()
             outs = stylizer(chunk)
             for s, o in zip(chunk, outs, strict=True):
@@ -262,4 +264,3 @@ def summary(r: dict[str, Any]) -> str:
     else:
         line += f" in {r['seconds']:.1f} s" + (f" ({r['tiles']} tiles)" if r["tiles"] > 1 else "")
     return line
-
