@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.shards import read_index, write_index, write_shard
+from core.shards import iter_samples, read_index, write_index, write_shard
 from tests.conftest import run_cli
 from tests.test_dcgan import make_face_shards
 from tests.test_pix2pix import make_lineart_shards
@@ -40,86 +40,81 @@ def superseded(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f"{out.name}.superseded-*"))
 
 
-def test_finished_run_is_a_noop_and_a_longer_run_resumes(faces: Path, tmp_path: Path) -> None:
+def test_reruns_resume_start_afresh_or_do_nothing(faces: Path, tmp_path: Path) -> None:
+    """One run folder through every kind of change, as successive `prep repro` runs would see it."""
+    data = tmp_path / "faces"
+    shutil.copytree(faces, data)
     out = tmp_path / "runs" / "dcgan"
-    first = dcgan(faces, out)
+    first = dcgan(data, out)
     assert first.returncode == 0, first.stderr
     stats, options = (out / "_stats.json").read_bytes(), (out / "options.json").read_bytes()
     assert json.loads(stats)["steps"] == 2 and json.loads(stats)["snapshot"] is not None
+
     # nothing changed: nothing is trained, and the run's files stay as they are (no nulls)
-    again = dcgan(faces, out)
+    again = dcgan(data, out)
     assert again.returncode == 0, again.stderr
     assert "is complete" in again.stdout and again.stdout.strip().splitlines()[-1].startswith(
         "train dcgan: kimg=0.032 steps=2"
     )
     assert (out / "_stats.json").read_bytes() == stats and (out / "options.json").read_bytes() == options
+
     # only the length grew: the run continues its counters
-    longer = dcgan(faces, out, kimg=0.064)
+    longer = dcgan(data, out, kimg=0.064)
     assert longer.returncode == 0, longer.stderr
     assert "resuming" in longer.stdout and not superseded(out)
     assert [r["step"] for r in read_stats(out / "stats.jsonl")] == [1, 2, 3, 4]
     assert json.loads((out / "_stats.json").read_text())["steps"] == 4
 
-
-def test_changed_batch_starts_a_fresh_run_and_keeps_the_old_one(faces: Path, tmp_path: Path) -> None:
-    out = tmp_path / "runs" / "dcgan"
-    assert dcgan(faces, out).returncode == 0
-    res = dcgan(faces, out, batch=8)
+    # the batch changed: a fresh run, the old one kept beside it
+    res = dcgan(data, out, kimg=0.064, batch=8)
     assert res.returncode == 0, res.stderr
     assert "--batch 8 (the run has 16)" in res.stdout and "new run" in res.stdout
     (old,) = superseded(out)
     assert json.loads((old / "options.json").read_text())["batch"] == 16 and list(old.glob("network-*.pt"))
     assert json.loads((out / "options.json").read_text())["batch"] == 8
-    assert [r["step"] for r in read_stats(out / "stats.jsonl")] == [2, 4]  # from step 0, 8 per step
-    # with the default --on-change fail the same change is an error that names the option
-    res = run_cli("train", "dcgan", "--shards", str(faces), "--out", str(out), "--size", "32",
-                  "--batch", "16", "--resume", "auto", "--no-progress", env=ONE_THREAD)  # fmt: skip
-    assert res.returncode == 2 and "--batch 16 differs from the run being resumed" in res.stderr
+    assert [r["step"] for r in read_stats(out / "stats.jsonl")] == [2, 4, 6, 8]  # from step 0, 8 per step
 
-
-def test_changed_data_starts_a_fresh_run(faces: Path, tmp_path: Path) -> None:
-    data = tmp_path / "faces"
-    shutil.copytree(faces, data)
-    out = tmp_path / "runs" / "dcgan"
-    assert dcgan(data, out).returncode == 0
-    # more posts crawled: `prep faces` rewrites the shards and shards.json
+    # the data changed (more posts crawled: `prep faces` rewrote a shard and shards.json): a fresh run
     infos = read_index(data)
-    from core.shards import iter_samples
-
     samples = list(iter_samples(data / infos[-1].url))
     infos[-1] = write_shard(data / infos[-1].url, samples[:-4])
     write_index(data, infos, name="faces")
-    res = dcgan(data, out)
+    res = dcgan(data, out, kimg=0.064, batch=8)
     assert res.returncode == 0, res.stderr
-    assert "the data in --shards" in res.stdout and len(superseded(out)) == 1
-    state_opts = json.loads((out / "options.json").read_text())
-    assert (
-        state_opts["resolved"]["data_hash"]
-        != json.loads((superseded(out)[0] / "options.json").read_text())["resolved"]["data_hash"]
-    )
-    assert [r["step"] for r in read_stats(out / "stats.jsonl")] == [1, 2]
+    assert "the data in --shards" in res.stdout and len(superseded(out)) == 2
+    hashes = {
+        json.loads((p / "options.json").read_text())["resolved"]["data_hash"] for p in [out, *superseded(out)]
+    }
+    assert len(hashes) == 2 and [r["step"] for r in read_stats(out / "stats.jsonl")] == [2, 4, 6, 8]
+
+    # with the default --on-change fail the same kind of change is an error that names the option
+    from core.errors import UserError
+    from train.dcgan import DCGANOptions, train
+
+    o = DCGANOptions(shards=str(data), out=str(out), size=32, batch=16, resume="auto", progress=False)
+    with pytest.raises(UserError, match="--batch 16 differs from the run being resumed"):
+        train(o, explicit={"batch"})
 
 
-def test_pix2pix_reruns_follow_the_same_rules(tmp_path: Path) -> None:
+def test_pix2pix_reruns_follow_the_same_rules(tmp_path: Path, one_torch_thread: None) -> None:
+    from train.pix2pix import Pix2PixOptions, train
+
     shards = tmp_path / "lineart"
     make_lineart_shards(shards, n_posts=12, size=16, per_shard=12)
     out = tmp_path / "runs" / "pix2pix"
 
-    def pix2pix(batch: int):
-        return run_cli(
-            "train", "pix2pix", "--shards", str(shards), "--out", str(out), "--kimg", "0.016", "--size", "16",
-            "--batch", str(batch), "--tags-mode", "plane", "--seed", "0", "--resume", "auto",
-            "--on-change", "restart", "--ngf", "8", "--ndf", "8", "--workers", "0", "--no-progress",
-            "--data", "memory", "--val-fraction", "0.2", env=ONE_THREAD,
+    def pix2pix(batch: int) -> dict:
+        o = Pix2PixOptions(
+            shards=str(shards), out=str(out), kimg=0.016, size=16, batch=batch, tags_mode="plane",
+            resume="auto", on_change="restart", ngf=8, ndf=8, workers=0, progress=False, data="memory",
+            val_fraction=0.2,
         )  # fmt: skip
+        return train(o, explicit={"kimg", "size", "batch", "tags_mode", "seed", "resume", "on_change"})
 
-    assert pix2pix(8).returncode == 0
+    assert pix2pix(8)["steps"] == 2
     stats = (out / "_stats.json").read_bytes()
-    res = pix2pix(8)
-    assert res.returncode == 0 and (out / "_stats.json").read_bytes() == stats, res.stderr
-    res = pix2pix(4)
-    assert res.returncode == 0, res.stderr
-    assert len(superseded(out)) == 1 and json.loads((out / "_stats.json").read_text())["steps"] == 4
+    assert pix2pix(8)["steps"] == 2 and (out / "_stats.json").read_bytes() == stats  # a no-op
+    assert pix2pix(4)["steps"] == 4 and len(superseded(out)) == 1  # another batch: a fresh run
 
 
 def test_what_defines_a_run() -> None:
