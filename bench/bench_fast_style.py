@@ -158,6 +158,7 @@ def stability(args: argparse.Namespace) -> dict:
                 batch=args.batch, steps=args.steps, width=args.net_width, blocks=args.blocks,
                 temporal_weight=tw, workers=0, progress=False, holdout=4, tick_kimg=1e9,
                 snap_kimg=args.steps * args.batch / 1000, style_layers=args.style_layers,
+                style_weight=args.style_weight,
             )  # fmt: skip
             s = train(o)
             r = stylize(str(t / name), str(clip), str(t / f"{name}.mp4"), progress=False)
@@ -176,7 +177,7 @@ def stability(args: argparse.Namespace) -> dict:
     out["cut"] = round(1 - b["warp_error"] / a["warp_error"], 3)
     print(
         f"\n## fast-style stability (CPU, {args.size} px crops, batch {args.batch}, {args.steps} steps, "
-        f"width {args.net_width}, {args.blocks} blocks, random VGG-19; clip {args.clip_w}x{args.clip_h}, "
+        f"width {args.net_width}, {args.blocks} blocks, style weight {args.style_weight:g}, random VGG-19; clip {args.clip_w}x{args.clip_h}, "
         f"{args.clip_frames} frames, noise std {args.clip_noise})\n\n"
         "| network | --temporal-weight | warp_error | held-out style loss | held-out content loss |\n|---|---|---|---|---|\n"
         f"| without | 0 | {a['warp_error']:.3f} | {a['val_style']:.3g} | {a['val_content']:.3g} |\n"
@@ -203,6 +204,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=24)
     p.add_argument("--temporal-weight", type=float, default=1e5)
     p.add_argument("--style-layers", default="relu1_1,relu2_1,relu3_1,relu4_1")
+    p.add_argument("--style-weight", type=float, default=1e12, help="stability: strong enough to texture")
     p.add_argument("--clip-w", type=int, default=96)
     p.add_argument("--clip-h", type=int, default=64)
     p.add_argument("--clip-frames", type=int, default=16)
