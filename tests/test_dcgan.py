@@ -165,6 +165,26 @@ def test_resume_takes_identity_options_from_snapshot(faces32, tmp_path):
     assert summary["steps"] == 5
 
 
+def test_ema_generator_has_its_own_batchnorm_statistics(faces32, tmp_path):
+    """G_ema's running statistics are those of its own activations, not copies of the live G's."""
+    from train.models.dcgan import Generator
+
+    out = tmp_path / "run"
+    train(opts(faces32, out, steps=6, swd_n=0))
+    state = torch.load(next(out.glob("network-snapshot-*.pt")), weights_only=True)
+    ema, live = state["G_ema"], state["G"]
+    stats = [k for k in ema if k.endswith(("running_mean", "running_var"))]
+    assert len(stats) == 6 and not any(torch.equal(ema[k], live[k]) for k in stats)
+    # the first BatchNorm's mean is the mean of G_ema's first layer on the fixed latents (seed + 4)
+    g = Generator(32, 100, 16)
+    g.load_state_dict(ema)
+    z = torch.randn(1024, 100, generator=torch.Generator().manual_seed(TINY.get("seed", 0) + 4))
+    with torch.no_grad():
+        h = g.main[0](z[:, :, None, None])
+    assert torch.allclose(ema["main.1.running_mean"], h.mean((0, 2, 3)), atol=1e-5)
+    assert not torch.allclose(live["main.1.running_mean"], h.mean((0, 2, 3)), atol=1e-3)
+
+
 def test_nan_loss_stops_and_keeps_last_good_snapshot(faces32, tmp_path):
     out = tmp_path / "run"
     res = cli(

@@ -201,6 +201,31 @@ def generate(g: Generator, z: torch.Tensor, device: str, precision: str, batch: 
     return torch.cat(out)
 
 
+BN_LATENTS = 1024
+"""Latents whose outputs give the EMA generator's BatchNorm statistics (fixed: seeded by --seed)."""
+
+
+@torch.no_grad()
+def recompute_bn_stats(g: Generator, z: torch.Tensor, device: str, precision: str, batch: int = 256) -> None:
+    """Set g's BatchNorm running statistics to those of its own activations on latents z [N, nz].
+
+    The engine's EMA averages weights and copies the live G's buffers, i.e. statistics of another
+    network's activations; the averaged weights need their own (SWA's `update_bn`). Cumulative
+    averages over the batches (momentum None); no RNG is drawn; g is left in eval mode."""
+    bns = [m for m in g.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    g.train()
+    for i in range(0, z.shape[0], batch):
+        with dev.autocast(device, precision):
+            g(z[i : i + batch].to(device))
+    for m, momentum in zip(bns, momenta, strict=True):
+        m.momentum = momentum
+    g.eval()
+
+
 def load_generator(
     path: str | Path, device: str = "cpu", ema: bool = True
 ) -> tuple[Generator, dict[str, Any]]:
@@ -310,8 +335,10 @@ class DCGANTrainer(Trainer):
         return torch.cat([torch.stack([loss_d, loss_g]), s])
 
     def evaluate(self, record: dict[str, Any]) -> None:
-        """At each snapshot: the EMA generator's grid, SWD and (with --inception) FID/KID."""
-        self.nets.raw["G_ema"].eval()
+        """At each snapshot (before it is written): the EMA generator's own BatchNorm statistics, its
+        grid, SWD and (with --inception) FID/KID."""
+        z_bn = torch.randn(BN_LATENTS, self.o.nz, generator=torch.Generator().manual_seed(self.o.seed + 4))
+        recompute_bn_stats(self.nets.raw["G_ema"], z_bn, self.device, self.precision)
         label = kimg_label(self.counters["nimg"])
         save_grid(self._fakes(self.z_grid), self.out / f"fakes_{label}.png")
         if self.swd is not None:
