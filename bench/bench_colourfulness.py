@@ -1,7 +1,7 @@
 """Colourfulness of the colorizer's outputs: the L1-only U-Net (the source write-up's sepia baseline)
 against pix2pix without tags, with tags, and with colour hints, on the same data and budget.
 
-    .venv/bin/python bench/bench_colourfulness.py [--steps 150] [--posts 60] [--json out.json]
+    .venv/bin/python bench/bench_colourfulness.py [--steps 150] [--posts 60] [--seed 0] [--json out.json]
 
 Colourfulness is the mean CIELab chroma C* = sqrt(a*^2 + b*^2) over all pixels (OpenCV's float Lab
 of RGB in [0, 1]: a*, b* in the usual units, grey = 0), of the outputs and of the targets on the same
@@ -104,6 +104,7 @@ def main() -> None:
     )
     ap.add_argument("--eval-posts", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="seed of every variant's run")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -124,7 +125,7 @@ def main() -> None:
             o = Pix2PixOptions(
                 shards=str(shards), out=str(Path(tmp) / name.replace(" ", "_")), size=size, ngf=16, ndf=16,
                 batch=16, steps=args.steps, lr=5e-4, val_fraction=0.0, tick_kimg=100.0, snap_kimg=100.0,
-                workers=0, progress=False, data="memory", **kw,
+                workers=0, progress=False, data="memory", seed=args.seed, **kw,
             )  # fmt: skip
             t0 = time.perf_counter()
             train(o)
@@ -139,7 +140,7 @@ def main() -> None:
             })  # fmt: skip
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), torch {torch.__version__}"
-    print(f"{machine}; 32 px, {args.steps} steps of 16, {args.posts * 2} training pairs, "
+    print(f"{machine}; 32 px, {args.steps} steps of 16, seed {args.seed}, {args.posts * 2} training pairs, "
           f"{args.eval_posts * 2} held-out pairs\n")  # fmt: skip
     print("| variant | chroma of outputs | chroma of targets | ratio | hair ratio | L1 (0-1) | train s |")
     print("|---|---|---|---|---|---|---|")
