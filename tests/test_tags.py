@@ -161,3 +161,11 @@ def test_cli(raw, tmp_path):
         res = run_cli("prep", "tags", "--src", str(src), "--out", str(out), cwd=tmp_path)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and f"--out {out}" in lines[0], res.stderr
+
+
+def test_core_vocab_fields_match_the_schema():
+    from core.vocab import VOCAB_FIELDS
+
+    names = {list: "list", str: "str", int: "int", bool: "bool"}
+    spelled = {k: f"list[{names[i]}]" if i else names[t] for k, (t, i) in VOCAB_FIELDS.items()}
+    assert spelled == VOCAB_FILE
