@@ -12,4 +12,6 @@ fi
 if [ -z "${DVC_BIN:-}" ] && [ -x .venv-dvc/bin/dvc ]; then
   export DVC_BIN="$PWD/.venv-dvc/bin/dvc"
 fi
-exec .venv/bin/python -m pytest -q "$@"
+# Two worker processes (PYTEST_WORKERS=0 runs in one); a file's tests stay on one worker, so its
+# module fixtures are built once.
+exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"
