@@ -21,18 +21,29 @@ def main(
     ema: Annotated[bool, typer.Option(help="Use the EMA generator (--no-ema: the raw one).")] = True,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     tags: Annotated[
-        str | None, typer.Option(help='Push every sample along tag directions, e.g. "long_hair=+1.5,smile=-0.5".')
+        str | None,
+        typer.Option(help='Push every sample along tag directions, e.g. "long_hair=+1.5,smile=-0.5".'),
     ] = None,
     directions: Annotated[
         str | None,
-        typer.Option(help="directions.json from `train directions` (default: the one in the --ckpt run directory)."),
+        typer.Option(
+            help="directions.json from `train directions` (default: the one in the --ckpt run directory)."
+        ),
     ] = None,
 ) -> None:
     """Write a grid of generated images, or interpolation strips (one row per pair of latents)."""
     from train.sample import sample
 
     path = sample(
-        ckpt, n=n, out=out, seed=seed, interpolate=interpolate, frames=frames, ema=ema, device=device,
-        tags=tags, directions=directions,
+        ckpt,
+        n=n,
+        out=out,
+        seed=seed,
+        interpolate=interpolate,
+        frames=frames,
+        ema=ema,
+        device=device,
+        tags=tags,
+        directions=directions,
     )
     typer.echo(f"train sample: wrote {path}")
