@@ -434,7 +434,7 @@ class Crawler:
             "http_retries": self.client.stats["retries"],
             "http_host_pauses": self.client.stats["host_pauses"],
             "removed_part_files": self.store.removed_parts,
-            "elapsed_s": round(elapsed, 3),
+            "seconds": round(elapsed, 3),
             "manifest_rows": len(self.store.rows),
             "manifest_ok": sum(1 for r in rows if r["status"] == STATUS_OK),
             "query": " ".join(self.cfg.tags),

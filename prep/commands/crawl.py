@@ -172,7 +172,7 @@ def main(
         raise
     write_stats(out, "crawl", stats)
     keys = ["listed", "ok", "duplicate", "filtered", "failed", "skipped_known", "md5_mismatch", "manifest_ok"]
-    keys.append("elapsed_s")
+    keys.append("seconds")
     typer.echo(summary_line("crawl", stats, keys))
 
 
