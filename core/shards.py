@@ -88,7 +88,7 @@ def shard_info(path: str | Path) -> ShardInfo:
     return ShardInfo(url=path.name, nsamples=count_samples(path), filesize=size, md5sum=md5)
 
 
-def _split_name(name: str) -> tuple[str, str]:
+def split_name(name: str) -> tuple[str, str]:
     """`dir/key.ext.more` -> (key, "ext.more"): the key ends at the first dot of the base name."""
     key, _, ext = os.path.basename(name).partition(".")
     return key, ext
@@ -97,7 +97,7 @@ def _split_name(name: str) -> tuple[str, str]:
 def count_samples(path: str | Path) -> int:
     """Distinct keys in a tar, reading headers only."""
     with tarfile.open(path, mode="r:") as tar:
-        return len({_split_name(m.name)[0] for m in tar.getmembers() if m.isfile()})
+        return len({split_name(m.name)[0] for m in tar.getmembers() if m.isfile()})
 
 
 def iter_samples(
@@ -108,21 +108,28 @@ def iter_samples(
     With `fields`, only those extensions are read (the others are skipped unread); every key
     still yields a sample.
     """
+    with tarfile.open(path, mode="r:") as tar:
+        yield from iter_tar_samples(tar, fields)
+
+
+def iter_tar_samples(
+    tar: tarfile.TarFile, fields: Collection[str] | None = None
+) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """`iter_samples` over an open tar (a file or a stream opened with mode "r|")."""
     key: str | None = None
     files: dict[str, bytes] = {}
-    with tarfile.open(path, mode="r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            k, ext = _split_name(member.name)
-            if key is not None and k != key:
-                yield key, files
-                files = {}
-            key = k
-            if fields is None or ext in fields:
-                f = tar.extractfile(member)
-                assert f is not None
-                files[ext] = f.read()
+    for member in tar:
+        if not member.isfile():
+            continue
+        k, ext = split_name(member.name)
+        if key is not None and k != key:
+            yield key, files
+            files = {}
+        key = k
+        if fields is None or ext in fields:
+            f = tar.extractfile(member)
+            assert f is not None
+            files[ext] = f.read()
     if key is not None:
         yield key, files
 

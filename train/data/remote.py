@@ -27,6 +27,7 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import IO, Any
 
 from core.errors import UserError
+from core.shards import iter_tar_samples
 
 INDEX = "shards.json"
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
@@ -205,37 +206,16 @@ def _sizes_from_sibling_index(urls: list[str]) -> list[int] | None:
     return [by_name[n] for n in names] if all(n in by_name for n in names) else None
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    base = name.rsplit("/", 1)[-1]
-    key, _, ext = base.partition(".")
-    return key, ext
-
-
 def iter_url_samples(
     url: str, fields: Collection[str] | None = None
 ) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Stream one shard (URL or path): (key, {ext: bytes}) per sample, in file order, like
     `core.shards.iter_samples`. Stopping early closes the connection."""
     stream = open_url(url)
-    key: str | None = None
-    files: dict[str, bytes] = {}
     ok = False
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[arg-type]
-            for member in tar:
-                if not member.isfile():
-                    continue
-                k, ext = _split_name(member.name)
-                if key is not None and k != key:
-                    yield key, files
-                    files = {}
-                key = k
-                if fields is None or ext in fields:
-                    f = tar.extractfile(member)
-                    assert f is not None
-                    files[ext] = f.read()
-        if key is not None:
-            yield key, files
+            yield from iter_tar_samples(tar, fields)
         ok = True
     except (tarfile.TarError, OSError) as e:
         raise UserError(f"--shards {url}: cannot read the shard ({e}); check the URL") from e
