@@ -12,9 +12,13 @@ Parts:
   side, interleaved, what a competent user would write without a server: the same z maths, one
   forward pass and a PNG encode in a loop. Median and 90th percentile.
 - `directions`: `train directions --n 20000` (`run_directions`, 500 fresh samples per effect) with
-  the same 96 px generator and a 96 px tagger (random weights, 32 tags), against a plain script
-  doing only the core work: 20,000 samples generated and scored in batches of 256, and the mean z of
-  the top tenth minus the bottom tenth per tag (no effect matrix, no strips, no page).
+  the same 96 px generator and a 96 px tagger (random weights, 32 tags), against the plain script a
+  user would write for the same work: 20,000 samples generated and scored in batches of 256 under
+  `torch.no_grad()`, the mean z of the top tenth minus the bottom tenth per tag, and each
+  direction's effect on 500 fresh samples (33 x 500 more faces); only the strips and the page are
+  left out of it.
+- `layout`: per-image forward time of that generator and tagger, default layout at batch 256
+  against `for_inference` (channels-last weights) at batch 32, 64 and 256.
 - `selective`: on a trained pair, the share of tags whose direction raises its own tag's score by more
   than it moves any other tag (`selective_share` of directions.json), for `mean` and `linear`, also
   counted over the tags the tagger can see at all (held-out AP >= 0.5; the sample site's noise tags
@@ -145,7 +149,6 @@ def bench_latency(tmp: Path, requests: int) -> dict[str, Any]:
 
 def bench_directions(tmp: Path, n: int, effect_n: int) -> dict[str, Any]:
     from train.dcgan import load_generator
-    from train.directions.fit import score_latents
     from train.directions.run import run_directions
     from train.tagger import load_tagger
 
@@ -153,19 +156,66 @@ def bench_directions(tmp: Path, n: int, effect_n: int) -> dict[str, Any]:
     t = time.perf_counter()
     s = run_directions(run, tagger, n=n, effect_n=effect_n, device="cpu", progress=False)
     ours = time.perf_counter() - t
-    # the plain script: sample, generate, score, top-minus-bottom means
+
+    # the plain script, the same work without the strips: sample, generate and score N faces in
+    # batches of 256 under no_grad, top-minus-bottom mean z per tag, then each direction's effect
+    # on effect_n fresh samples
     t = time.perf_counter()
     g, _ = load_generator(run)
     tg = load_tagger(tagger)
+
+    @torch.no_grad()
+    def scores_of(z: torch.Tensor) -> torch.Tensor:
+        return torch.cat(
+            [torch.sigmoid(tg.net(g(z[i : i + 256]).clamp(-1, 1))) for i in range(0, len(z), 256)]
+        )
+
     z = torch.randn(n, 100, generator=torch.Generator().manual_seed(0))
-    scores = score_latents(g, tg, z, "cpu", 256)
+    scores = scores_of(z)
     k = n // 10
     order = torch.argsort(scores, dim=0)
-    _ = torch.stack([z[order[-k:, j]].mean(0) - z[order[:k, j]].mean(0) for j in range(scores.shape[1])])
+    vectors = torch.stack(
+        [z[order[-k:, j]].mean(0) - z[order[:k, j]].mean(0) for j in range(scores.shape[1])]
+    )
+    fresh = torch.randn(effect_n, 100, generator=torch.Generator().manual_seed(1))
+    base = scores_of(fresh)
+    _ = torch.stack([(scores_of(fresh + v) - base).mean(0) for v in vectors])
     plain = time.perf_counter() - t
+    faces = n + effect_n * (s["tags"] + 1)
     return {"part": "directions", "size": 96, "n": n, "effect_n": effect_n, "tags": s["tags"],
             "train_directions_s": round(ours, 1), "plain_script_s": round(plain, 1),
-            "plain_img_per_s": round(n / plain, 1)}  # fmt: skip
+            "plain_faces": faces, "plain_img_per_s": round(faces / plain, 1),
+            "speedup": round(plain / ours, 2)}  # fmt: skip
+
+
+def bench_layout(images: int = 512) -> list[dict[str, Any]]:
+    """Per-image forward time of the 96 px generator and tagger: default layout at batch 256 (what
+    a plain script runs) against `for_inference` (channels-last weights) at 32, 64 and 256."""
+    from train.engine.device import for_inference
+    from train.tagger import TaggerNet
+
+    torch.manual_seed(0)
+    rows = []
+    for layout in ("default", "channels_last"):
+        g, tagger = Generator(96, 100, 64).eval(), TaggerNet(96, 32, 32).eval()
+        if layout == "channels_last":
+            for_inference(g, "cpu"), for_inference(tagger, "cpu")
+        for bs in (32, 64, 256) if layout == "channels_last" else (256,):
+            z = torch.randn(bs, 100)
+            x = torch.randn(bs, 3, 96, 96)
+            if layout == "channels_last":
+                x = x.contiguous(memory_format=torch.channels_last)
+            ms = {}
+            with torch.inference_mode():
+                for name, f in (("generator", lambda g=g, z=z: g(z)), ("tagger", lambda n=tagger, x=x: n(x))):
+                    f()  # warm-up
+                    t = time.perf_counter()
+                    for _ in range(max(1, images // bs)):
+                        f()
+                    ms[name] = round(1000 * (time.perf_counter() - t) / (max(1, images // bs) * bs), 2)
+            rows.append({"part": "layout", "layout": layout, "batch": bs, "generator_ms_per_img": ms["generator"],
+                         "tagger_ms_per_img": ms["tagger"]})  # fmt: skip
+    return rows
 
 
 def make_world_faces(out: Path, n: int, size: int = 32) -> Path:
@@ -235,7 +285,7 @@ def build_world(world: Path, faces: int, kimg: float, generator: str) -> Path:
     if generator == "glo" and not run.exists():
         fit_glo(world / "faces", run)
     if generator == "dcgan" and not (run / "latest.json").exists():
-        train_dcgan(DCGANOptions(shards=str(world / "faces"), out=str(run), size=32, ngf=32, ndf=32, kimg=kimg,
+        train_dcgan(DCGANOptions(shards=str(world / "faces"), out=str(run), size=32, kimg=kimg,
                                  snap_kimg=kimg, tick_kimg=kimg / 10, swd_n=256, grid=64, workers=0,
                                  progress=False, resume="auto"))  # fmt: skip
     if not (world / "tagger" / "latest.json").exists():
@@ -331,6 +381,10 @@ def main() -> None:
         if "latency" in parts:
             rows.append(bench_latency(Path(tmp), a.requests))
             print(json.dumps(rows[-1]), flush=True)
+        if "layout" in parts:
+            for r in bench_layout():
+                rows.append(r)
+                print(json.dumps(r), flush=True)
         if "directions" in parts:
             rows.append(bench_directions(Path(tmp), a.n, a.effect_n))
             print(json.dumps(rows[-1]), flush=True)

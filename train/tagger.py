@@ -86,7 +86,7 @@ class Tagger:
     device: str
     ap: dict[str, float | None]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score(self, images: torch.Tensor, batch: int = 256) -> torch.Tensor:
         """Tag probabilities [N, T] (CPU, float32) of images in [-1, 1] (any size: resized to the tagger's)."""
         out = []
@@ -96,6 +96,8 @@ class Tagger:
                 x = F.interpolate(
                     x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False
                 )
+            if self.device == "cpu":  # channels_last, the layout `for_inference` gives the weights
+                x = x.contiguous(memory_format=torch.channels_last)
             out.append(torch.sigmoid(self.net(x)).float().cpu())
         return torch.cat(out) if out else torch.zeros(0, len(self.tags))
 

@@ -24,7 +24,7 @@ def main(
         int, typer.Option(help="Fresh samples on which each direction's effect is measured.")
     ] = 500,
     seed: Annotated[int, typer.Option(help="Seed of the samples.")] = 0,
-    batch: Annotated[int, typer.Option(help="Images per forward pass.")] = 256,
+    batch: Annotated[int, typer.Option(help="Images per forward pass (0: 32 on the CPU, 256 on a GPU).")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:

@@ -23,8 +23,8 @@ from train.directions import latent
 METHODS = ("mean", "linear")
 
 
-@torch.no_grad()
-def generate_float(g: torch.nn.Module, z: torch.Tensor, device: str, batch: int = 256) -> torch.Tensor:
+@torch.inference_mode()
+def generate_float(g: torch.nn.Module, z: torch.Tensor, device: str, batch: int = 32) -> torch.Tensor:
     """Generator outputs in [-1, 1], float32 on the CPU, for latents z [N, nz]."""
     return torch.cat(
         [g(z[i : i + batch].to(device)).float().clamp(-1, 1).cpu() for i in range(0, len(z), batch)]
@@ -32,7 +32,7 @@ def generate_float(g: torch.nn.Module, z: torch.Tensor, device: str, batch: int 
 
 
 def score_latents(
-    g: torch.nn.Module, tagger: Any, z: torch.Tensor, device: str, batch: int = 256,
+    g: torch.nn.Module, tagger: Any, z: torch.Tensor, device: str, batch: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """Tagger probabilities [N, T] of the faces generated from z [N, nz]."""
@@ -90,7 +90,7 @@ def fit(method: str, z: torch.Tensor, scores: torch.Tensor, tail: float, seed: i
 
 
 def measure(
-    g: torch.nn.Module, tagger: Any, vectors: np.ndarray, z: np.ndarray, device: str, batch: int = 256,
+    g: torch.nn.Module, tagger: Any, vectors: np.ndarray, z: np.ndarray, device: str, batch: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(effect [T, T], base scores [T]): effect[i, j] = mean over z of tag j's score at

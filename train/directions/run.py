@@ -18,7 +18,7 @@ from train.directions import fit, latent, page, store
 
 def run_directions(
     ckpt: str | Path, tagger_path: str | Path, n: int = 20000, method: str = "mean", out: str | Path | None = None,
-    tail: float = 0.1, effect_n: int = 500, seed: int = 0, device: str = "cpu", batch: int = 256,
+    tail: float = 0.1, effect_n: int = 500, seed: int = 0, device: str = "cpu", batch: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
     """Fit, measure and write `out` (its figures are its stats), the page beside it (`.html`) and a
@@ -26,6 +26,7 @@ def run_directions(
     from tqdm import tqdm
 
     from train.dcgan import load_generator
+    from train.engine.device import for_inference, inference_batch
     from train.engine.rundir import find_snapshot
     from train.grid import make_grid
     from train.tagger import load_tagger
@@ -42,6 +43,8 @@ def run_directions(
     t0 = time.perf_counter()
     g, opts = load_generator(ckpt, device)
     tagger = load_tagger(tagger_path, device)
+    for_inference(g, device), for_inference(tagger.net, device)
+    batch = inference_batch(batch, device)
     nz, tags = opts["nz"], tagger.tags
     total = n + effect_n * (len(tags) + 1) + len(tags) * len(page.STRIP_SEEDS) * len(page.STRIP_VALUES)
     bar = tqdm(total=total, desc="directions", unit="img", disable=not progress, dynamic_ncols=True)
