@@ -38,7 +38,6 @@ Prints one JSON line per figure and a Markdown table at the end.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import platform
 import statistics
@@ -55,7 +54,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from crawl.synthetic_faces import tagged_face_shards  # noqa: E402
 from train.directions import latent, store  # noqa: E402
+from train.glo import fit_glo  # noqa: E402
 from train.models.dcgan import Generator, init_weights  # noqa: E402
 
 
@@ -218,59 +219,6 @@ def bench_layout(images: int = 512) -> list[dict[str, Any]]:
     return rows
 
 
-def make_world_faces(out: Path, n: int, size: int = 32) -> Path:
-    """Face crops of the sample site's single-face synthetic posts, with `prep faces`' JSON (post tags)."""
-    import cv2
-    from PIL import Image
-
-    from core.shards import write_index, write_shard
-    from crawl.synthetic import make_illustration, plan_illustration
-
-    out.mkdir(parents=True, exist_ok=True)
-    faces, pid = [], 0
-    while len(faces) < n:
-        plan = plan_illustration(pid, seed=0, size=(96, 96))
-        if plan.kind == "face" and len(plan.faces) == 1:
-            ill = make_illustration(pid, seed=0, size=(96, 96))
-            x, y, w, h = ill.faces[0]
-            img = cv2.resize(ill.image[y : y + h, x : x + w], (size, size), interpolation=cv2.INTER_AREA)
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format="PNG")
-            meta = {"post_id": pid, "face_index": 0, "tags": ill.tags, "size": size}
-            faces.append((f"p{pid:010d}_f00", {"png": buf.getvalue(), "json": json.dumps(meta).encode()}))
-        pid += 1
-    infos = [
-        write_shard(out / f"faces-{k:06d}.tar", faces[i : i + 500]) for k, i in enumerate(range(0, n, 500))
-    ]
-    write_index(out, infos, name="faces")
-    return out
-
-
-def fit_glo(shards: Path, out: Path, nz: int = 16, ngf: int = 16, steps: int = 300) -> Path:
-    """A DCGAN `Generator` fitted to the faces by generative latent optimisation (each face a fixed random
-    z, L1 to the face, Adam), saved as a `train dcgan` snapshot: on a CPU it draws faces in about a
-    minute where adversarial training takes hours."""
-    from train.loader import load_into_memory, open_shards
-
-    x = load_into_memory(open_shards(shards), fields=("png",), progress=False)["png"].float() / 127.5 - 1
-    torch.manual_seed(0)
-    g = Generator(x.shape[-1], nz, ngf)
-    g.apply(init_weights)
-    z = torch.randn(len(x), nz)
-    opt = torch.optim.Adam(g.parameters(), lr=3e-3, betas=(0.5, 0.999))
-    for _ in range(steps):
-        idx = torch.randint(0, len(x), (64,))
-        loss = (g(z[idx]) - x[idx]).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    out.mkdir(parents=True, exist_ok=True)
-    sd = g.eval().state_dict()
-    torch.save({"kind": "dcgan", "format": 1, "options": {"size": int(x.shape[-1]), "nz": nz, "ngf": ngf}, "G": sd,
-                "G_ema": sd, "fitted_by": "bench/bench_demo.py GLO"}, out / "network-snapshot-000000.000.pt")  # fmt: skip
-    return out
-
-
 def build_world(world: Path, faces: int, kimg: float, generator: str) -> Path:
     """Faces, a generator (`train dcgan --size 32`, or fitted by GLO) and `train tagger` in `world`
     (each skipped when already there); returns the generator's run directory."""
@@ -280,7 +228,7 @@ def build_world(world: Path, faces: int, kimg: float, generator: str) -> Path:
     from train.tagger import train as train_tagger
 
     if not (world / "faces" / "shards.json").exists():
-        make_world_faces(world / "faces", faces)
+        tagged_face_shards(world / "faces", faces)
     run = world / generator
     if generator == "glo" and not run.exists():
         fit_glo(world / "faces", run)

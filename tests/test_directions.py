@@ -20,6 +20,7 @@ from PIL import Image
 from core.errors import UserError
 from tests.test_tagger import HAIR, ONE_THREAD, tagged_faces, tagger_run  # noqa: F401  (fixtures)
 from train.directions import latent, store
+from train.glo import fit_glo
 
 
 def blueness(img: np.ndarray) -> float:
@@ -30,28 +31,9 @@ def blueness(img: np.ndarray) -> float:
     return float((a[..., 2] - (a[..., 0] + a[..., 1]) / 2).mean())
 
 
-def fit_generator(shards: Path, out: Path, nz: int = 8, ngf: int = 8, steps: int = 80) -> Path:
+def fit_generator(shards: Path, out: Path) -> Path:
     """A DCGAN generator fitted to the faces (GLO), saved as a `train dcgan` snapshot in `out`."""
-    from train.loader import load_into_memory, open_shards
-    from train.models.dcgan import Generator, init_weights
-
-    x = load_into_memory(open_shards(shards), fields=("png",), progress=False)["png"].float() / 127.5 - 1
-    torch.manual_seed(0)
-    g = Generator(32, nz, ngf)
-    g.apply(init_weights)
-    z = torch.randn(len(x), nz)
-    opt = torch.optim.Adam(g.parameters(), lr=3e-3, betas=(0.5, 0.999))
-    for _ in range(steps):
-        idx = torch.randint(0, len(x), (64,))
-        loss = (g(z[idx]) - x[idx]).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    out.mkdir(parents=True)
-    sd = g.eval().state_dict()
-    snap = {"kind": "dcgan", "format": 1, "options": {"size": 32, "nz": nz, "ngf": ngf}, "G": sd, "G_ema": sd}
-    torch.save(snap, out / "network-snapshot-000001.000.pt")
-    return out
+    return fit_glo(shards, out, nz=8, ngf=8, steps=80, snapshot="network-snapshot-000001.000.pt")
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from PIL import Image
 
 from core.errors import UserError
 from core.shards import write_index, write_shard
+from crawl.synthetic_faces import tagged_face_shards
 from train.engine.rundir import read_stats
 from train.tagger import TaggerOptions, average_precision, load_tagger, select_tags, train
 
@@ -27,26 +28,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 def make_tagged_faces(out: Path, n: int = 240, size: int = 32) -> Path:
     """Face crops of single-face synthetic posts with a hair colour in HAIR, with the JSON `prep faces`
     writes (post id, face index, the post's tags); one shard."""
-    import cv2
-
-    from crawl.synthetic import make_illustration, plan_illustration
-
-    out.mkdir(parents=True, exist_ok=True)
-    faces: list[tuple[str, dict[str, bytes]]] = []
-    pid = 0
-    while len(faces) < n:
-        plan = plan_illustration(pid, seed=0, size=(96, 96))
-        if plan.kind == "face" and len(plan.faces) == 1 and plan.hair[0] in HAIR:
-            ill = make_illustration(pid, seed=0, size=(96, 96))
-            x, y, w, h = ill.faces[0]
-            img = cv2.resize(ill.image[y : y + h, x : x + w], (size, size), interpolation=cv2.INTER_AREA)
-            buf = io.BytesIO()
-            Image.fromarray(img).save(buf, format="PNG")
-            meta = {"post_id": pid, "face_index": 0, "tags": ill.tags, "size": size}
-            faces.append((f"p{pid:010d}_f00", {"png": buf.getvalue(), "json": json.dumps(meta).encode()}))
-        pid += 1
-    write_index(out, [write_shard(out / "faces-000000.tar", faces)], name="faces")
-    return out
+    return tagged_face_shards(out, n, size, hair=HAIR)
 
 
 def tagger_options(shards: Path, out: Path, **kw: object) -> TaggerOptions:
