@@ -48,6 +48,12 @@ class FastStyleOptions(RunOptions):
     style_size: int = option(0, "Short side of the style image in px (0: --size).", identity=True)
     width: int = option(32, "Channels of the network's first layer (Johnson et al.: 32).", identity=True)
     blocks: int = option(5, "Residual blocks (Johnson et al.: 5).", identity=True)
+    antialias: bool = option(
+        True,
+        "Anti-aliased resampling (blurred /2 subsampling, bilinear x2): textures follow small motions "
+        "instead of flickering; --no-antialias is Johnson et al.'s strided network.",
+        identity=True,
+    )
     max_shift: float = option(4.0, "Largest synthetic motion for the stability loss, in px.", identity=True)
     noise: float = option(0.02, "Std of the noise added to the moved copy (images in [0, 1]).", identity=True)
     ema_kimg: float = option(

@@ -123,7 +123,13 @@ class FastStyleTrainer(Trainer):
 
     def build(self) -> Parts:
         o, device, rank = self.o, self.device, self.d.rank
-        T = TransformerNet(o.width, o.blocks).to(device)
+        # a resumed run keeps the network it was built with (runs older than --antialias have none)
+        config = (self.state or {}).get("net") or {
+            "width": o.width,
+            "blocks": o.blocks,
+            "antialias": o.antialias,
+        }
+        T = TransformerNet.from_config(config).to(device)
         T_ema = copy.deepcopy(T).eval().requires_grad_(False)
         opt = torch.optim.Adam(T.parameters(), lr=o.lr, betas=(o.beta1, o.beta2))
 

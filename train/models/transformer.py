@@ -4,8 +4,16 @@
                               ->  resize x2 + conv 3x3 -> resize x2 + conv 3x3 -> conv 9x9  ->  [0, 1]
 
 Choices and why:
-- Upsampling is nearest-neighbour resizing followed by a convolution, never a transposed
-  convolution: transposed convolutions with stride 2 leave checkerboard artefacts (Odena et al.).
+- Upsampling is resizing followed by a convolution, never a transposed convolution: transposed
+  convolutions with stride 2 leave checkerboard artefacts (Odena et al.).
+- Anti-aliased resampling (`antialias`, the default): each /2 stage is its conv layer at full
+  resolution followed by a [1, 2, 1]^2 blur and every second pixel (`BlurPool`, Zhang 2019), and
+  the x2 resizes are bilinear. Johnson et al.'s strided convolutions and nearest-neighbour
+  resizing make the network's texture depend on where the image sits on the 4 px grid, so a video
+  panning by 1 or 2 px a frame gets a new texture every frame: measured with a trained network,
+  warp error 13.7 and 22.4 for 1 and 2 px pans against 11.4 for a 4 px pan, where the anti-aliased
+  one gives 9.4, 13.3 and 13.0 (`bench/bench_fast_style.py shifts`, docs/benchmarks.md). The
+  price: the two /2 convolutions run at the resolution above their output.
 - Instance normalisation (Ulyanov et al.) with learnt scale and shift, as in the write-ups; each
   norm layer can also run on statistics frozen from another pass (`StatsMode`), which is how
   `train stylize` keeps the tiles of a large image consistent with each other.
@@ -102,44 +110,76 @@ class ResidualBlock(nn.Module):
         return x + self.b(self.a(x))
 
 
-class UpLayer(nn.Module):
-    """Nearest-neighbour x2 resize, then a conv layer (no checkerboard artefacts)."""
+class BlurPool(nn.Module):
+    """Anti-aliased /2 subsampling (Zhang 2019): a [1, 2, 1] x [1, 2, 1] / 16 blur per channel
+    (reflection padded), then every second pixel."""
 
-    def __init__(self, cin: int, cout: int, stats: StatsMode) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.conv = ConvLayer(cin, cout, 3, 1, stats)
+        k = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (k[:, None] * k[None, :] / 16).expand(channels, 1, 3, 3).clone()
+        self.register_buffer("kernel", kernel, persistent=False)  # a constant, not a weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(
+            F.pad(x, (1, 1, 1, 1), mode="reflect"), self.kernel.to(x.dtype), stride=2, groups=x.shape[1]
+        )
+
+
+def down_layer(cin: int, cout: int, stats: StatsMode, antialias: bool) -> nn.Module:
+    """A /2 conv layer: strided (Johnson et al.), or anti-aliased: the conv layer at full
+    resolution, then `BlurPool`, so that a small shift of the input shifts the features instead of
+    changing them (the flicker of a panning video). (The strided one keeps the original layout
+    of the weights, so old snapshots load.)"""
+    if antialias:
+        return nn.Sequential(ConvLayer(cin, cout, 3, 1, stats), BlurPool(cout))
+    return ConvLayer(cin, cout, 3, 2, stats)
+
+
+class UpLayer(nn.Module):
+    """x2 resize (nearest-neighbour, or bilinear when anti-aliased), then a conv layer (no
+    checkerboard artefacts)."""
+
+    def __init__(self, cin: int, cout: int, stats: StatsMode, antialias: bool = False) -> None:
+        super().__init__()
+        self.conv = ConvLayer(cin, cout, 3, 1, stats)
+        self.mode = "bilinear" if antialias else "nearest"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "bilinear":
+            return self.conv(F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False))
         return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class TransformerNet(nn.Module):
-    """Johnson et al.'s image transformation network; `width` is the first layer's channels (32)."""
+    """Johnson et al.'s image transformation network; `width` is the first layer's channels (32);
+    `antialias` replaces its strided convolutions by `BlurPool`ed ones and its nearest-neighbour
+    upsampling by bilinear (snapshots without the key are the original network)."""
 
-    def __init__(self, width: int = 32, blocks: int = 5) -> None:
+    def __init__(self, width: int = 32, blocks: int = 5, antialias: bool = True) -> None:
         super().__init__()
         if width < 1 or blocks < 0:
             raise ValueError(f"width must be >= 1 and blocks >= 0, not {width} and {blocks}")
-        self.width, self.blocks = width, blocks
+        self.width, self.blocks, self.antialias = width, blocks, antialias
         self.stats = StatsMode()
-        s, w = self.stats, width
+        s, w, aa = self.stats, width, antialias
         self.down = nn.Sequential(
-            ConvLayer(3, w, 9, 1, s), ConvLayer(w, 2 * w, 3, 2, s), ConvLayer(2 * w, 4 * w, 3, 2, s)
+            ConvLayer(3, w, 9, 1, s), down_layer(w, 2 * w, s, aa), down_layer(2 * w, 4 * w, s, aa)
         )
         self.res = nn.Sequential(*[ResidualBlock(4 * w, s) for _ in range(blocks)])
-        self.up = nn.Sequential(UpLayer(4 * w, 2 * w, s), UpLayer(2 * w, w, s))
+        self.up = nn.Sequential(UpLayer(4 * w, 2 * w, s, aa), UpLayer(2 * w, w, s, aa))
         self.out = ConvLayer(w, 3, 9, 1, s, norm=False, relu=False)
         self.norms = [m for m in self.modules() if isinstance(m, InstanceNorm)]
         for i, m in enumerate(self.norms):
             m.index = i
 
-    def config(self) -> dict[str, int]:
+    def config(self) -> dict[str, Any]:
         """What `from_config` needs to rebuild this network."""
-        return {"width": self.width, "blocks": self.blocks}
+        return {"width": self.width, "blocks": self.blocks, "antialias": self.antialias}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TransformerNet:
-        return cls(int(config["width"]), int(config["blocks"]))
+        return cls(int(config["width"]), int(config["blocks"]), bool(config.get("antialias", False)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, 3, H, W] in [0, 1] -> stylised [B, 3, H, W] in [0, 1], for any H, W >= 1."""
