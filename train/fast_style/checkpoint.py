@@ -2,7 +2,8 @@
 
 A snapshot (`network-snapshot-<kimg>.pt`, loaded with `weights_only=True`) is a dict with
 `kind` "fast-style", `format`, `options` (the run's options), `net` (the transformer's
-`width`/`blocks`), `T` and `T_ema` (state dicts of the network as trained and of its moving
+`width`/`blocks`/`antialias`; without `antialias`, from before it existed: the strided network),
+`T` and `T_ema` (state dicts of the network as trained and of its moving
 average), `opt` (Adam's state), `counters` and `rng` (every RNG state: exact resume).
 """
 
