@@ -207,7 +207,7 @@ def stability(args: argparse.Namespace) -> dict:
 
         out["without"] = a = run("without", 0.0, args.style_weight)
         # equal style loss: the stability loss costs texture, so each network trained with it gets a
-        # larger style weight (x1, x2, x4, ...) until its held-out style loss is no higher
+        # larger style weight (x1, x2, x4, ...) until its held-out style loss is within --style-tolerance
         tried = []
         for tw in (float(v) for v in str(args.temporal_weight).split(",")):
             for k in (float(v) for v in args.match_style.split(",")):
