@@ -333,6 +333,7 @@ def main() -> None:
         help="stability: the style image, brush strokes (textured) or a synthetic illustration",
     )
     p.add_argument("--style-layers", default="relu1_1,relu2_1,relu3_1,relu4_1")
+    p.add_argument("--no-antialias", action="store_true", help="stability: Johnson et al.'s strided network")
     p.add_argument("--style-weight", type=float, default=1e12, help="stability: strong enough to texture")
     p.add_argument(
         "--match-style",
