@@ -200,7 +200,8 @@ def bench_layout(images: int = 512) -> list[dict[str, Any]]:
     for layout in ("default", "channels_last"):
         g, tagger = Generator(96, 100, 64).eval(), TaggerNet(96, 32, 32).eval()
         if layout == "channels_last":
-            for_inference(g, "cpu"), for_inference(tagger, "cpu")
+            for_inference(g, "cpu")
+            for_inference(tagger, "cpu")
         for bs in (32, 64, 256) if layout == "channels_last" else (256,):
             z = torch.randn(bs, 100)
             x = torch.randn(bs, 3, 96, 96)

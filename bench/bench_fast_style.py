@@ -46,20 +46,30 @@ sys.path.insert(0, str(ROOT))
 from crawl.synthetic import draw, plan_illustration  # noqa: E402
 
 
-def make_clip(path: Path, frames: int, w: int, h: int, fps: float = 25.0, noise: float = 0.0) -> Path:
-    """A pan (2 px per frame to the right, 1 down) over a synthetic illustration, with Gaussian noise."""
-    big = cv2.cvtColor(
-        draw(plan_illustration(7, size=(w + 2 * frames + 8, h + frames + 8))), cv2.COLOR_RGB2BGR
-    )
+def write_pan(
+    path: Path, canvas: np.ndarray, frames: int, w: int, h: int, step: tuple[int, int],
+    origin: tuple[int, int] = (0, 0), fps: float = 25.0, fourcc: str = "mp4v", noise: float = 0.0,
+) -> Path:  # fmt: skip
+    """A w x h window moving `step` (dx, dy) px a frame over a BGR canvas from `origin` (x, y),
+    with Gaussian noise of std `noise` per frame (seeded), written with `fourcc`."""
     rng = np.random.default_rng(0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
     for t in range(frames):
-        f = big[t : t + h, 2 * t : 2 * t + w].astype(np.float32)
+        x, y = origin[0] + step[0] * t, origin[1] + step[1] * t
+        f = canvas[y : y + h, x : x + w].astype(np.float32)
         if noise:
             f += rng.normal(0, noise, f.shape).astype(np.float32)
         writer.write(np.clip(f, 0, 255).astype(np.uint8))
     writer.release()
     return path
+
+
+def make_clip(path: Path, frames: int, w: int, h: int, fps: float = 25.0, noise: float = 0.0) -> Path:
+    """A pan (2 px per frame to the right, 1 down) over a synthetic illustration, with Gaussian noise."""
+    big = cv2.cvtColor(
+        draw(plan_illustration(7, size=(w + 2 * frames + 8, h + frames + 8))), cv2.COLOR_RGB2BGR
+    )
+    return write_pan(path, big, frames, w, h, (2, 1), fps=fps, noise=noise)
 
 
 def stroke_style(size: int = 128, strokes: int = 600, seed: int = 0) -> np.ndarray:
@@ -191,7 +201,7 @@ def stability(args: argparse.Namespace) -> dict:
             )  # fmt: skip
             s = train(o)
             r = stylize(str(t / name), str(clip), str(t / f"{name}.mp4"), progress=False)
-            res = {"temporal_weight": tw, "style_weight": sw, "warp_error": r["warp_error"],
+            res = {"name": name, "temporal_weight": tw, "style_weight": sw, "warp_error": r["warp_error"],
                    "input_warp_error": r["input_warp_error"], "val_style": s["val_style"],
                    "val_content": s["val_content"], "train_s": s["time_s"]}  # fmt: skip
             print(name, json.dumps(res), flush=True)
@@ -260,11 +270,7 @@ def shifts(args: argparse.Namespace) -> dict:
     out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dx in (0, 1, 2, 4):
-            clip = Path(tmp) / f"pan{dx}.avi"
-            writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"FFV1"), 10, (w, h))
-            for k in range(frames):
-                writer.write(np.ascontiguousarray(big[4 : 4 + h, k * dx : k * dx + w]))
-            writer.release()
+            clip = write_pan(Path(tmp) / f"pan{dx}.avi", big, frames, w, h, (dx, 0), (0, 4), 10, "FFV1")
             for ckpt in args.ckpt:
                 r = stylize(ckpt, str(clip), str(Path(tmp) / "out.mp4"), progress=False)
                 out.setdefault(ckpt, {})[dx] = r["warp_error"]
@@ -281,7 +287,6 @@ def pictures(args: argparse.Namespace) -> dict:
     of the network without the stability loss and of the headline network with it (both made by
     `train stylize`), each beside its change from the previous frame, 3x enlarged."""
     keep, res = Path(args.keep), json.loads(Path(args.json).read_text())
-    best = f"with_{res['with']['temporal_weight']:g}_x{res['with']['style_weight'] / res['without']['style_weight']:g}"
 
     def frames(path: Path) -> tuple[np.ndarray, np.ndarray]:
         cap = cv2.VideoCapture(str(path))
@@ -292,7 +297,11 @@ def pictures(args: argparse.Namespace) -> dict:
     out = Path(args.pictures)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for name, src in (("input", "clip.mp4"), ("without", "without.mp4"), ("with", f"{best}.mp4")):
+    for name, src in (
+        ("input", "clip.mp4"),
+        ("without", "without.mp4"),
+        ("with", f"{res['with']['name']}.mp4"),
+    ):
         cur, prev = frames(keep / src)
         change = np.abs(cur.astype(np.int16) - prev.astype(np.int16)).astype(np.uint8)
         pair = np.hstack([cur, np.full((cur.shape[0], 4, 3), 255, np.uint8), change])

@@ -88,7 +88,7 @@ def shard_info(path: str | Path) -> ShardInfo:
     return ShardInfo(url=path.name, nsamples=count_samples(path), filesize=size, md5sum=md5)
 
 
-def split_name(name: str) -> tuple[str, str]:
+def _split_name(name: str) -> tuple[str, str]:
     """`dir/key.ext.more` -> (key, "ext.more"): the key ends at the first dot of the base name."""
     key, _, ext = os.path.basename(name).partition(".")
     return key, ext
@@ -97,7 +97,7 @@ def split_name(name: str) -> tuple[str, str]:
 def count_samples(path: str | Path) -> int:
     """Distinct keys in a tar, reading headers only."""
     with tarfile.open(path, mode="r:") as tar:
-        return len({split_name(m.name)[0] for m in tar.getmembers() if m.isfile()})
+        return len({_split_name(m.name)[0] for m in tar.getmembers() if m.isfile()})
 
 
 def iter_samples(
@@ -121,7 +121,7 @@ def iter_tar_samples(
     for member in tar:
         if not member.isfile():
             continue
-        k, ext = split_name(member.name)
+        k, ext = _split_name(member.name)
         if key is not None and k != key:
             yield key, files
             files = {}

@@ -43,7 +43,8 @@ def run_directions(
     t0 = time.perf_counter()
     g, opts = load_generator(ckpt, device)
     tagger = load_tagger(tagger_path, device)
-    for_inference(g, device), for_inference(tagger.net, device)
+    for_inference(g, device)
+    for_inference(tagger.net, device)
     batch = inference_batch(batch, device)
     nz, tags = opts["nz"], tagger.tags
     total = n + effect_n * (len(tags) + 1) + len(tags) * len(page.STRIP_SEEDS) * len(page.STRIP_VALUES)
